@@ -1,0 +1,39 @@
+"""The library is what the notebooks say: exporting them again changes nothing, and committed notebooks are clean."""
+import json, pathlib, shutil, subprocess, sys, filecmp
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+NBDEV_EXPORT = pathlib.Path(sys.executable).parent / 'nbdev_export'
+
+def py_files(d): return {p.relative_to(d) for p in d.rglob('*.py') if '__pycache__' not in p.parts}
+
+def test_export_in_sync(tmp_path):
+    for name in ('settings.ini', 'nbs'): (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / 'kdnb', tmp_path / 'kdnb', ignore=shutil.ignore_patterns('__pycache__'))
+    subprocess.run([str(NBDEV_EXPORT)], cwd=tmp_path, check=True, capture_output=True)
+    fresh, committed = tmp_path / 'kdnb', ROOT / 'kdnb'
+    assert py_files(fresh) == py_files(committed)
+    differ = [str(p) for p in py_files(fresh) if not filecmp.cmp(fresh / p, committed / p, shallow=False)]
+    assert not differ, f"kdnb/ is out of sync with nbs/ (run `make export`): {differ}"
+
+def test_every_module_has_a_notebook():
+    exported = set()
+    for nb in (ROOT / 'nbs').glob('*.ipynb'):
+        for c in json.loads(nb.read_text())['cells']:
+            src = ''.join(c['source'])
+            if c['cell_type'] == 'code' and src.startswith('#| default_exp'):
+                exported.add(src.split()[2].split('\n')[0])
+    modules = {str(p.with_suffix('')).replace('/', '.') for p in py_files(ROOT / 'kdnb')}
+    modules -= {'__init__', '_modidx', 'methods.__init__'}
+    assert modules <= exported, f"modules without a notebook (edited by hand?): {modules - exported}"
+
+def test_notebooks_are_clean():
+    "Committed notebooks carry no outputs or execution counts (`nbdev_clean`); docs and tests execute them."
+    dirty = []
+    for nb in sorted((ROOT / 'nbs').glob('*.ipynb')):
+        for c in json.loads(nb.read_text())['cells']:
+            if c['cell_type'] == 'code' and (c.get('outputs') or c.get('execution_count')): dirty.append(nb.name); break
+    assert not dirty, f"notebooks with outputs (run `make export`): {dirty}"
+
+def test_readme_matches_index():
+    sys.path.insert(0, str(ROOT / 'tools'))
+    from make_readme import render
+    assert (ROOT / 'README.md').read_text() == render(ROOT / 'nbs' / 'index.ipynb'), "README.md is stale: run `make readme`"
