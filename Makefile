@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kdnb-installed
 
-.PHONY: setup bench test test-gpu lab export clean-nbs
+.PHONY: setup bench test test-gpu lab export readme
 
 setup: $(STAMP)
 
@@ -34,3 +34,8 @@ lab: $(STAMP)
 export: $(STAMP)
 	$(VENV)/bin/nbdev_export
 	$(VENV)/bin/nbdev_clean
+	$(PY) tools/make_readme.py
+
+# README.md is generated from nbs/index.ipynb (nbdev_readme needs Quarto, not installable here)
+readme: $(STAMP)
+	$(PY) tools/make_readme.py

@@ -55,9 +55,13 @@ def time_steps(student_arch, dls, cbs, steps, img):
 
 
 def time_teacher(teacher, dls, steps):
-    times = []
+    "Teacher forward passes (no grad) on `steps` training batches, loaded first so that only the forward is timed."
+    batches = []
     for i, (x, *_) in enumerate(dls.train):
         if i >= steps: break
+        batches.append(x)
+    times = []
+    for x in batches:
         if x.device.type == 'cuda': torch.cuda.synchronize()
         t0 = time.perf_counter()
         with torch.no_grad(): teacher(x)
