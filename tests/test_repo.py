@@ -37,3 +37,16 @@ def test_readme_matches_index():
     sys.path.insert(0, str(ROOT / 'tools'))
     from make_readme import render
     assert (ROOT / 'README.md').read_text() == render(ROOT / 'nbs' / 'index.ipynb'), "README.md is stale: run `make readme`"
+
+def test_training_notebooks_have_parameters():
+    "An experiment notebook has a cell tagged `parameters`, so papermill can size it for CI or for a GPU."
+    import papermill as pm
+    missing = []
+    for nb in sorted((ROOT / 'nbs').glob('*.ipynb')):
+        cells = json.loads(nb.read_text())['cells']
+        src = ''.join(''.join(c['source']) for c in cells if c['cell_type'] == 'code')
+        trains = any(k in src for k in ('run_grid(', 'bench(cfg'))     # experiments (unit tests also train tiny models)
+        experiment = '## Experiment' in ''.join(''.join(c['source']) for c in cells if c['cell_type'] == 'markdown')
+        if (trains or experiment) and nb.name != 'index.ipynb' and not pm.inspect_notebook(str(nb)):
+            missing.append(nb.name)
+    assert not missing, f"notebooks that train without a `parameters` cell: {missing}"
