@@ -35,9 +35,9 @@ def load_methods():
     return METHODS
 
 def get_methods(names=None) -> list[Method]:
-    "The registered methods called `names` (all of them if None), baseline first."
+    "The registered methods called `names` (all of them if None or ['all']), baseline first."
     load_methods()
-    if names is None: names = list(METHODS)
+    if names is None or list(names) == ['all']: names = list(METHODS)
     unknown = [n for n in names if n not in METHODS]
     if unknown: raise ValueError(f"unknown method(s) {unknown}; registered: {sorted(METHODS)}")
     return sorted((METHODS[n] for n in dict.fromkeys(names)), key=lambda m: m.name != 'none')
@@ -122,7 +122,11 @@ def run_grid(methods: list[Method], cfg: BenchConfig, quiet: bool = False):
     t_valid, y_valid = predict_logits(teacher, dls.valid)
     teacher_acc = (t_valid.argmax(-1) == y_valid).double().mean().item()
     jobs = [(m, s) for m in methods for s in cfg.seeds]
-    runs = [run_one(m, teacher, cfg, s, t_valid) for m, s in (jobs if quiet else progress_bar(jobs, comment='method x seed'))]
+    runs, bar = [], (jobs if quiet else progress_bar(jobs))
+    for m, s in bar:
+        if not quiet: bar.comment = f'{m.name}, seed {s}'
+        runs.append(run_one(m, teacher, cfg, s, t_valid))
+    if not quiet: print()
     return pd.DataFrame(runs), teacher_acc, teacher
 
 def write_metrics(out, name: str, runs: pd.DataFrame, teacher_acc: float, **extra) -> Path:
@@ -166,7 +170,7 @@ def parse_args(argv=None) -> tuple[BenchConfig, argparse.Namespace]:
     "Parse `kdnb bench` arguments into a `BenchConfig`."
     d = BenchConfig()
     p = argparse.ArgumentParser(prog='kdnb bench', description='Distillation leaderboard: every registered method vs the student alone.')
-    p.add_argument('--methods', help='comma-separated method names (default: all registered)')
+    p.add_argument('--methods', help="comma-separated method names, or 'all' (the default)")
     p.add_argument('--dataset', choices=['mnist', 'digits'], default=None, help=f'default {d.dataset}')
     p.add_argument('--epochs', type=int, help=f'student epochs (default {d.epochs})')
     p.add_argument('--seeds', type=int, help='number of seeds (0..n-1; default 3)')
