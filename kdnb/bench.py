@@ -21,8 +21,9 @@ from .metrics import evaluate, gap_closed
 from .core import Method, METHODS, register_method, SampleIndex
 
 # %% auto #0
-__all__ = ['QUICK', 'load_methods', 'get_methods', 'BenchConfig', 'run_one', 'leaderboard', 'format_leaderboard',
-           'plot_leaderboard', 'run_grid', 'write_metrics', 'bench', 'parse_args', 'main']
+__all__ = ['CI_SIZE', 'FULL_SIZE', 'QUICK', 'load_methods', 'get_methods', 'BenchConfig', 'run_one', 'leaderboard',
+           'format_leaderboard', 'plot_leaderboard', 'run_grid', 'write_metrics', 'bench', 'check_runs', 'compare',
+           'plot_comparison', 'parse_args', 'main']
 
 # %% ../nbs/07_bench.ipynb #ec3339ac
 register_method('none', lambda teacher: [], paper='', family='baseline', module='kdnb.bench',
@@ -162,6 +163,51 @@ def bench(cfg: BenchConfig | None = None, quiet: bool = False, **kwargs) -> dict
     res['table'] = format_leaderboard(lb, teacher_acc)
     if not quiet: print(res['table']); print(f"wrote {out/'results.json'} and {out/'leaderboard.png'} in {res['total_seconds']:.0f} s")
     return res
+
+# %% ../nbs/07_bench.ipynb #42de9164
+CI_SIZE = dict(epochs=2, seeds=[0], n_train=1000, bs=32)   # seconds on a CPU: proves the pipeline, not the method
+FULL_SIZE = dict(epochs=10, seeds=[0, 1, 2])               # the whole MNIST-5k training split: minutes on 2 CPU cores
+
+def check_runs(runs: pd.DataFrame, min_acc: float = 0.3):
+    "Sanity of an experiment (never the paper's numbers): finite metrics everywhere, every student above `min_acc`."
+    bad = runs[~runs.drop(columns='method').apply(lambda c: c.map(lambda v: math.isfinite(float(v)))).all(axis=1)]
+    if len(bad): raise AssertionError(f"non-finite metrics in runs:\n{bad}")
+    low = runs[runs.acc <= min_acc]
+    if len(low): raise AssertionError(f"students that did not learn (top-1 <= {min_acc}):\n{low[['method', 'seed', 'acc']]}")
+
+def compare(methods: list[Method],   # the methods to compare (include `none` and `kd` as references)
+            full: bool = False,      # FULL_SIZE instead of CI_SIZE
+            out=None,                # folder for `<name>.json` (None: don't write)
+            name: str | None = None, # the JSON's name (the notebook's, e.g. '11_dkd')
+            min_acc: float = 0.3,    # sanity floor for every student's top-1
+            quiet: bool = False,
+            **cfg_kwargs):           # overrides of the size or any other `BenchConfig` field
+    "Run a method notebook's experiment; returns (runs, leaderboard, teacher accuracy)."
+    if out is not None and not name: raise ValueError("give `name` (e.g. the notebook's, '11_dkd') when `out` is set")
+    cfg = BenchConfig(**{**(FULL_SIZE if full else CI_SIZE), **cfg_kwargs})
+    runs, teacher_acc, _ = run_grid(methods, cfg, quiet=quiet)
+    lb = leaderboard(runs, teacher_acc)
+    if not quiet: print(format_leaderboard(lb, teacher_acc))
+    check_runs(runs, min_acc)
+    if out is not None: write_metrics(out, name, runs, teacher_acc, config=asdict(cfg))
+    return runs, lb, teacher_acc
+
+def plot_comparison(runs: pd.DataFrame, teacher_acc: float, order=None, cols=('acc', 'kl_teacher'), title=None):
+    "Validation top-1 (with the teacher's as a line) and other metric columns per method, mean ± sd and one dot per seed."
+    import matplotlib.pyplot as plt; import seaborn as sns
+    labels = dict(acc='validation top-1 (%)', kl_teacher='KL(teacher || student)', agreement='agreement with the teacher (%)',
+                  ece='expected calibration error (%)')
+    order = list(order or dict.fromkeys(runs.method))
+    fig, axs = plt.subplots(1, len(cols), figsize=(4.2 * len(cols) + 0.6 * len(order), 3.2), squeeze=False)
+    for ax, col in zip(axs[0], cols):
+        d = runs.assign(**{col: runs[col] * (100 if col in ('acc', 'agreement', 'ece') else 1)})
+        sns.pointplot(d, x='method', y=col, order=order, errorbar=('sd', 1), ax=ax, linestyle='none', color='#08306b')
+        sns.stripplot(d, x='method', y=col, order=order, ax=ax, color='#6baed6', size=4)
+        if col == 'acc': ax.axhline(100 * teacher_acc, ls='--', c='#cb181d', label='teacher'); ax.legend()
+        ax.set(xlabel='', ylabel=labels.get(col, col)); ax.tick_params(axis='x', rotation=30)
+    if title: fig.suptitle(title)
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/07_bench.ipynb #5575712a
 QUICK = dict(dataset='digits', epochs=2, seeds=[0], teacher_epochs=3)

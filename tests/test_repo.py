@@ -45,7 +45,7 @@ def test_training_notebooks_have_parameters():
     for nb in sorted((ROOT / 'nbs').glob('*.ipynb')):
         cells = json.loads(nb.read_text())['cells']
         src = ''.join(''.join(c['source']) for c in cells if c['cell_type'] == 'code')
-        trains = any(k in src for k in ('run_grid(', 'bench(cfg'))     # experiments (unit tests also train tiny models)
+        trains = any(k in src for k in ('run_grid(', 'bench(cfg', 'compare('))     # experiments (unit tests also train tiny models)
         experiment = '## Experiment' in ''.join(''.join(c['source']) for c in cells if c['cell_type'] == 'markdown')
         if (trains or experiment) and nb.name != 'index.ipynb' and not pm.inspect_notebook(str(nb)):
             missing.append(nb.name)
