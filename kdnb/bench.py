@@ -50,6 +50,7 @@ class BenchConfig:
     methods: list | None = None     # names; None: every registered method
     dataset: str = 'mnist'          # 'mnist' (MNIST-5k) or 'digits'
     n_train: int | None = None      # class-balanced training subset (None: the whole training split, 4000 for MNIST)
+    noise: float = 0.               # fraction of training labels flipped to another class (validation labels stay clean)
     epochs: int = 5                 # student epochs
     seeds: list = field(default_factory=lambda: [0, 1, 2])
     teacher: str = 'cnn-t'          # teacher preset (trained once, cached)
@@ -63,7 +64,7 @@ class BenchConfig:
 def run_one(method: Method, teacher, cfg: BenchConfig, seed: int, t_valid: torch.Tensor) -> dict:
     "Train one student with `method` and `seed`; return its validation metrics and time per epoch."
     dev = cfg.device or default_device()
-    dls = get_dls(cfg.dataset, n_train=cfg.n_train, bs=cfg.bs, with_idx=True, seed=seed, device=dev)
+    dls = get_dls(cfg.dataset, n_train=cfg.n_train, noise=cfg.noise, bs=cfg.bs, with_idx=True, seed=seed, device=dev)
     torch.manual_seed(seed)
     student = get_model(cfg.student, img_size=28 if cfg.dataset == 'mnist' else 8)
     cbs = method.make(teacher)
@@ -119,7 +120,7 @@ def run_grid(methods: list[Method], cfg: BenchConfig, quiet: bool = False):
     dev = cfg.device or default_device()
     if not quiet: print(f"teacher {cfg.teacher} on {cfg.dataset}: from the cache, or training ({cfg.teacher_epochs} epochs)")
     teacher = get_teacher(cfg.teacher, cfg.dataset, epochs=cfg.teacher_epochs, device=dev, quiet=quiet)
-    dls = get_dls(cfg.dataset, n_train=cfg.n_train, bs=cfg.bs, device=dev)
+    dls = get_dls(cfg.dataset, n_train=cfg.n_train, noise=cfg.noise, bs=cfg.bs, device=dev)
     t_valid, y_valid = predict_logits(teacher, dls.valid)
     teacher_acc = (t_valid.argmax(-1) == y_valid).double().mean().item()
     jobs = [(m, s) for m in methods for s in cfg.seeds]
@@ -164,7 +165,7 @@ def bench(cfg: BenchConfig | None = None, quiet: bool = False, **kwargs) -> dict
     if not quiet: print(res['table']); print(f"wrote {out/'results.json'} and {out/'leaderboard.png'} in {res['total_seconds']:.0f} s")
     return res
 
-# %% ../nbs/07_bench.ipynb #42de9164
+# %% ../nbs/07_bench.ipynb #c0781c97
 CI_SIZE = dict(epochs=2, seeds=[0], n_train=1000, bs=32)   # seconds on a CPU: proves the pipeline, not the method
 FULL_SIZE = dict(epochs=10, seeds=[0, 1, 2])               # the whole MNIST-5k training split: minutes on 2 CPU cores
 
