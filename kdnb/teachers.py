@@ -23,10 +23,13 @@ __all__ = ['RECIPE_VERSION', 'SPARSE_FILL', 'train_learner', 'predict_logits', '
 
 # %% ../nbs/06_teachers.ipynb #3354f7b6
 def train_learner(model: nn.Module, dls, epochs: int = 5, lr: float = 1e-2, cbs=(), metrics=(accuracy,),
-                  seed: int = 0, wd: float = 1e-4, quiet: bool = True, path='.') -> Learner:
-    "Train `model` on `dls` with one-cycle Adam for `epochs`; returns the `Learner`."
+                  seed: int = 0, wd: float = 1e-4, quiet: bool = True, path='.', label_smoothing: float = 0.) -> Learner:
+    "Train `model` on `dls` with one-cycle Adam for `epochs` (cross-entropy, label-smoothed if `label_smoothing`); returns the `Learner`."
+    if not (isinstance(label_smoothing, (int, float)) and 0 <= label_smoothing < 1):
+        raise ValueError(f"`label_smoothing` must be a number in [0, 1), got {label_smoothing!r}")
     set_seed(seed, reproducible=True)
-    learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=list(metrics), cbs=list(cbs), wd=wd, path=path)
+    loss_func = CrossEntropyLossFlat(label_smoothing=label_smoothing) if label_smoothing else CrossEntropyLossFlat()
+    learn = Learner(dls, model, loss_func=loss_func, metrics=list(metrics), cbs=list(cbs), wd=wd, path=path)
     ctx = [learn.no_bar(), learn.no_logging()] if quiet else []
     with contextlib.ExitStack() as stack:
         for c in ctx: stack.enter_context(c)
@@ -104,10 +107,12 @@ def get_teacher(arch: str = 'cnn-t',       # a `kdnb.models` preset or family
                 device=None,                 # where to put the returned model (default: `default_device()`)
                 cache: bool = True,          # False: always train, never read or write the cache
                 quiet: bool = True,          # False: show fastai's progress bars while training
+                label_smoothing: float = 0., # label smoothing α of the teacher's cross-entropy (0: none)
                 **model_kwargs) -> nn.Module:
     "A trained teacher (eval mode), from the cache when a valid one exists; `teacher.kdnb_info` holds its recipe and accuracy."
     recipe = dict(arch=arch, dataset=dataset, seed=seed, epochs=epochs, n_train=n_train, noise=noise, lr=lr, bs=bs,
                   model_kwargs=model_kwargs, version=RECIPE_VERSION)
+    if label_smoothing: recipe['label_smoothing'] = label_smoothing   # only when set: plain teachers keep their cache key
     img = 28 if dataset == 'mnist' else 8
     model = get_model(arch, img_size=img, **model_kwargs)
     path = cache_dir() / 'teachers' / f'{arch}-{dataset}-{recipe_key(recipe)}.pt'
@@ -116,7 +121,7 @@ def get_teacher(arch: str = 'cnn-t',       # a `kdnb.models` preset or family
         obj = load_checked(path, recipe) if cache else None
         if obj is None:
             dls = get_dls(dataset, n_train=n_train, noise=noise, bs=bs, seed=seed, device=device)
-            learn = train_learner(model, dls, epochs=epochs, lr=lr, seed=seed, quiet=quiet)
+            learn = train_learner(model, dls, epochs=epochs, lr=lr, seed=seed, quiet=quiet, label_smoothing=label_smoothing)
             logits, y = predict_logits(model, dls.valid)
             state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
             obj = dict(recipe=recipe, state=state, checksum=state_checksum(state),
