@@ -50,3 +50,18 @@ def test_training_notebooks_have_parameters():
         if (trains or experiment) and nb.name != 'index.ipynb' and not pm.inspect_notebook(str(nb)):
             missing.append(nb.name)
     assert not missing, f"notebooks that train without a `parameters` cell: {missing}"
+
+def test_index_lists_every_method():
+    "The landing page's method table (README, docs) names every method the bench registers, with its module."
+    from kdnb.bench import get_methods
+    text = ''.join(''.join(c['source']) for c in json.loads((ROOT / 'nbs' / 'index.ipynb').read_text())['cells'])
+    table = text[text.index('## Methods'):]
+    missing = [m.name for m in get_methods() if m.name != 'none' and not (f'`{m.name}`' in table and f'`{m.module}`' in table)]
+    assert not missing, f"methods missing from the table in nbs/index.ipynb: {missing}"
+
+def test_quarto_sidebar_in_sync():
+    "nbs/sidebar.yml (for nbdev_docs/Quarto) lists every notebook in the docs' reading order (`make docs` rewrites it)."
+    sys.path.insert(0, str(ROOT / 'tools'))
+    from build_docs import notebooks, quarto_sidebar
+    nbs = [p for p in notebooks() if p.stem != 'index']
+    assert (ROOT / 'nbs' / 'sidebar.yml').read_text() == quarto_sidebar(nbs), "nbs/sidebar.yml is stale: run `make docs`"
