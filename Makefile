@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kdnb-installed
 
-.PHONY: setup bench test test-gpu lab export readme
+.PHONY: setup bench test test-gpu lab export readme docs browser
 
 setup: $(STAMP)
 
@@ -20,11 +20,21 @@ $(STAMP): settings.ini setup.py
 bench: $(STAMP)
 	$(VENV)/bin/kdnb bench $(ARGS)
 
-test: $(STAMP)
+# the whole suite: every notebook (papermill), repository checks, then the docs site built from the executed
+# notebooks and opened in headless Chromium (tests/test_docs.py)
+test: $(STAMP) browser
 	$(VENV)/bin/pytest -q tests $(ARGS)
 
+# the static docs site in docs/ (offline: Sphinx + MyST-NB, MathJax served locally); open docs/index.html
+docs: $(STAMP)
+	$(PY) tools/build_docs.py $(ARGS)
+
+# Debian's Chromium for the browser test of the docs (root installs it; anyone else is told how)
+browser:
+	@command -v chromium >/dev/null || { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; else echo "the docs test needs Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
+
 # the same notebooks at their full (paper-size) parameters; meant for a CUDA machine
-test-gpu: $(STAMP)
+test-gpu: $(STAMP) browser
 	KDNB_FULL=1 $(VENV)/bin/pytest -q tests $(ARGS)
 
 lab: $(STAMP)

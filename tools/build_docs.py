@@ -1,0 +1,218 @@
+"""Build the documentation site into docs/, offline: execute the notebooks with papermill (documentation
+parameters = CI size), process them the way nbdev does for its docs (hidden cells and `#|` directives gone, a
+rendered signature and docstring after every exported function or class), add the method catalogue and the
+leaderboard pages, and render everything with Sphinx + MyST-NB (which reads executed notebooks as they are).
+
+Why Sphinx + MyST-NB and not nbdev_docs: nbdev_docs needs Quarto, which cannot be installed here (its PyPI package
+downloads a binary at build time). The nbdev/Quarto configuration (settings.ini, nbs/_quarto.yml, nbs/sidebar.yml)
+is kept valid so `nbdev_docs` works wherever Quarto exists. MathJax is served from the site itself (from the
+`django-static-mathjax` package, MathJax 3.2.2 as static files with no dependencies), never from a CDN.
+
+    python tools/build_docs.py [--executed tests/_executed] [--out docs] [--jobs 1]
+
+`--executed DIR` reuses executed copies newer than their source notebook (the test suite leaves them in
+tests/_executed), so `make test` does not run every notebook twice.
+"""
+from __future__ import annotations
+import argparse, ast, json, os, re, shutil, subprocess, sys, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NBS = ROOT / 'nbs'
+CONF = ROOT / 'tools' / 'docs_conf'
+BUILD = ROOT / 'build' / 'docs-src'
+
+# The sidebar: reading order, grouped by the DESIGN.md families (notebook-number prefixes).
+SECTIONS = [('Foundation', '0'), ('Logit methods', '1'), ('Feature and relation methods', '2'),
+            ('Self-, online- and multi-teacher procedures', '3'), ('Analysis experiments', '4'),
+            ('Language-model distillation', '5')]
+
+def notebooks() -> list[Path]:
+    return sorted(p for p in NBS.glob('*.ipynb') if not p.name.startswith(('_', '.')))
+
+# ---------------------------------------------------------------- execution
+def execute(nb: Path, dst: Path, reuse: Path | None, metrics: Path):
+    "Execute `nb` at documentation parameters into `dst`, or copy a fresh executed copy from `reuse`."
+    if reuse is not None and (reuse / nb.name).exists() and (reuse / nb.name).stat().st_mtime >= nb.stat().st_mtime:
+        shutil.copy(reuse / nb.name, dst); return 'reused'
+    import papermill as pm
+    declared = pm.inspect_notebook(str(nb))
+    params = {k: v for k, v in dict(full=False, out=str(metrics)).items() if k in declared}
+    pm.execute_notebook(str(nb), str(dst), parameters=params, kernel_name='python3', cwd=str(NBS), progress_bar=False)
+    return 'executed'
+
+# ---------------------------------------------------------------- nbdev-style processing
+DIRECTIVE = re.compile(r'^\s*#\|\s*(\S+)(.*)$')
+
+def directives(src: str) -> dict:
+    out = {}
+    for line in src.splitlines():
+        m = DIRECTIVE.match(line)
+        if m: out[m.group(1).rstrip(':')] = m.group(2).strip()
+    return out
+
+def exported_names(src: str) -> list[str]:
+    "Public functions and classes defined at the top level of an exported cell, in order."
+    try: tree = ast.parse(src)
+    except SyntaxError: return []
+    return [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+            and not n.name.startswith('_')]
+
+def show_doc_markdown(module: str, name: str) -> str:
+    "nbdev's rendered signature + docstring of `module.name`, without Quarto's source-link syntax."
+    import importlib
+    from nbdev.showdoc import show_doc
+    obj = getattr(importlib.import_module(module), name)
+    md = show_doc(obj, title_level=4)._repr_markdown_()
+    return '\n'.join(l for l in md.splitlines() if not l.startswith('[source]')).replace('---\n', '', 1).strip()
+
+def md_cell(src: str, **meta) -> dict: return dict(cell_type='markdown', metadata=meta, source=src)
+
+def site_links(md: str) -> str:
+    "Links written for the repository (README: `nbs/11_dkd.ipynb`) point to the page next door on the site."
+    return re.sub(r'\]\(nbs/([^)]+)\)', r'](\1)', md)
+
+def process(nb_path: Path, dst: Path):
+    "Hide `#| hide` cells, drop directives, add signatures after exported definitions, strip papermill metadata."
+    nb = json.loads(nb_path.read_text())
+    module = None
+    cells = []
+    for c in nb['cells']:
+        src = ''.join(c['source']) if isinstance(c['source'], list) else c['source']
+        if c['cell_type'] != 'code':
+            if c['cell_type'] == 'markdown': cells.append(md_cell(site_links(src)))
+            continue
+        d = directives(src)
+        if 'default_exp' in d: module = d['default_exp']; continue
+        if 'hide' in d: continue
+        tags = c.get('metadata', {}).get('tags', [])
+        if 'injected-parameters' in tags: continue          # papermill's cell: the docs show the notebook's defaults
+        code = '\n'.join(l for l in src.splitlines() if not DIRECTIVE.match(l)).strip('\n')
+        outputs = [o for o in c.get('outputs', []) if not (o.get('output_type') == 'stream' and o.get('name') == 'stderr')]
+        cells.append(dict(cell_type='code', execution_count=c.get('execution_count'), metadata={}, source=code,
+                          outputs=outputs))
+        if ('export' in d or 'exports' in d) and module:
+            for name in exported_names(code):
+                cells.append(md_cell(show_doc_markdown(f'{get_lib()}.{module}', name)))
+    for i, c in enumerate(cells): c['id'] = f'cell-{i}'
+    nb['cells'], nb['nbformat'], nb['nbformat_minor'] = cells, 4, 5
+    nb['metadata'] = {k: v for k, v in nb.get('metadata', {}).items() if k in ('kernelspec', 'language_info')}
+    dst.write_text(json.dumps(nb, indent=1))
+
+def get_lib() -> str:
+    from configparser import ConfigParser
+    cfg = ConfigParser(delimiters=['=']); cfg.read(ROOT / 'settings.ini')
+    return cfg['DEFAULT']['lib_name']
+
+def title_of(nb: Path) -> str:
+    for c in json.loads(nb.read_text())['cells']:
+        src = ''.join(c['source'])
+        if c['cell_type'] == 'markdown' and src.startswith('# '): return src.splitlines()[0][2:].strip()
+    return nb.stem
+
+# ---------------------------------------------------------------- generated pages
+def sections(nbs: list[Path]) -> list[tuple[str, list[str]]]:
+    "(caption, notebook stems) in reading order; the landing page (index) comes first and is not listed."
+    out = [(caption, [p.stem for p in nbs if p.stem[0] == prefix]) for caption, prefix in SECTIONS]
+    return [(c, stems) for c, stems in out if stems]
+
+def quarto_sidebar(nbs: list[Path]) -> str:
+    "nbs/sidebar.yml for `nbdev_docs` (Quarto), in the same reading order as this site."
+    lines = ['# generated by tools/build_docs.py (`make docs`): the reading order of the docs, for Quarto/nbdev_docs',
+             'website:', '  sidebar:', '    contents:', '      - index.ipynb']
+    for caption, stems in sections(nbs):
+        lines += [f'      - section: {caption}', '        contents:'] + [f'          - {s}.ipynb' for s in stems]
+    return '\n'.join(lines) + '\n'
+
+def toctree(nbs: list[Path]) -> str:
+    parts = ['```{toctree}\n:caption: ' + caption + '\n:maxdepth: 1\n\n' + '\n'.join(stems) + '\n```'
+             for caption, stems in sections(nbs)]
+    parts.append('```{toctree}\n:caption: Reference\n:maxdepth: 1\n\nmethods\nleaderboard\n```')
+    return '\n\n'.join(parts)
+
+def module_pages(nbs: list[Path]) -> dict:
+    "module name (e.g. 'methods.dkd') -> notebook stem"
+    out = {}
+    for nb in nbs:
+        for c in json.loads(nb.read_text())['cells']:
+            src = ''.join(c['source'])
+            if c['cell_type'] == 'code' and 'default_exp' in directives(src): out[directives(src)['default_exp']] = nb.stem
+    return out
+
+def catalogue(nbs: list[Path]) -> str:
+    from kdnb.bench import get_methods
+    pages = module_pages(nbs)
+    rows = ['# Method catalogue', '',
+            'Every method registered with the bench (`kdnb bench --list`), its paper, its family, the module that '
+            'implements it and the notebook that derives and tests it.', '',
+            '| method | paper | year | family | module | idea |', '|---|---|---|---|---|---|']
+    for m in get_methods():
+        year = (re.findall(r'(?:19|20)\d\d', m.paper) or [''])[-1]
+        mod = m.module.removeprefix(get_lib() + '.')
+        page = pages.get(mod)
+        name = f'[{m.name}]({page}.ipynb)' if page else m.name
+        rows.append(f"| {name} | {m.paper or '—'} | {year or '—'} | {m.family} | `{m.module}` | {m.idea} |")
+    return '\n'.join(rows) + '\n'
+
+def leaderboard(dst: Path, bench_out: Path) -> str:
+    "The latest `kdnb bench` results (bench-out/results.json), or a quick run made now if there are none."
+    res_path = bench_out / 'results.json'
+    how = f'the latest `kdnb bench` run found in `{bench_out.name}/`'
+    if not res_path.exists():
+        bench_out = BUILD / 'bench-quick'
+        subprocess.run([sys.executable, '-m', 'kdnb.bench', '--quick', '--out', str(bench_out)], check=True,
+                       capture_output=True, cwd=ROOT)
+        res_path, how = bench_out / 'results.json', 'a `kdnb bench --quick` run made while building these docs (no full run was found)'
+    res = json.loads(res_path.read_text())
+    shutil.copy(bench_out / 'leaderboard.png', dst / 'leaderboard.png')
+    cfg = res['config']
+    rows = ['# Leaderboard', '',
+            f"From {how}, on {res['date']}: {cfg['dataset']}, teacher {res['teacher']['arch']} "
+            f"({res['teacher']['params']:,} parameters, top-1 {100 * res['teacher']['acc']:.2f}%), student "
+            f"{res['student']['arch']} ({res['student']['params']:,} parameters), {cfg['epochs']} epochs, "
+            f"seeds {cfg['seeds']}, on {res['machine']['device']} (torch {res['machine']['torch']}). "
+            'Run `make bench` for the default leaderboard, then rebuild the docs.', '',
+            '| method | top-1 % (mean ± sd) | gap closed | agreement % | KL(t‖s) | ECE % | s/epoch | seeds |',
+            '|---|---|---|---|---|---|---|---|']
+    for r in res['leaderboard']:
+        rows.append(f"| {r['method']} | {100 * r['acc']:.2f} ± {100 * r['acc_std']:.2f} | {r['gap_closed']:+.2f} | "
+                    f"{100 * r['agreement']:.2f} | {r['kl_teacher']:.4f} | {100 * r['ece']:.2f} | "
+                    f"{r['sec_per_epoch']:.2f} | {int(r['seeds'])} |")
+    rows += ['', '![The leaderboard: accuracy and agreement per method, one dot per seed](leaderboard.png)', '']
+    return '\n'.join(rows)
+
+# ---------------------------------------------------------------- main
+def build(out: Path, reuse: Path | None, bench_out: Path, quiet=False):
+    t0 = time.perf_counter()
+    if BUILD.exists(): shutil.rmtree(BUILD)
+    (BUILD / 'executed').mkdir(parents=True)
+    src = BUILD / 'src'
+    shutil.copytree(CONF, src)
+    nbs = notebooks()
+    (NBS / 'sidebar.yml').write_text(quarto_sidebar([p for p in nbs if p.stem != 'index']))
+    for nb in nbs:
+        how = execute(nb, BUILD / 'executed' / nb.name, reuse, BUILD / 'metrics')
+        process(BUILD / 'executed' / nb.name, src / nb.name)
+        if not quiet: print(f'{nb.name}: {how}', flush=True)
+    index = json.loads((src / 'index.ipynb').read_text())
+    index['cells'].append(md_cell(toctree([p for p in nbs if p.stem != 'index'])))
+    (src / 'index.ipynb').write_text(json.dumps(index, indent=1))
+    (src / 'methods.md').write_text(catalogue(nbs))
+    (src / 'leaderboard.md').write_text(leaderboard(src, bench_out))
+    import mathjax    # django-static-mathjax: MathJax 3's es5 build as package data
+    shutil.copytree(Path(mathjax.__file__).parent / 'static' / 'mathjax' / 'es5', src / '_static' / 'mathjax')
+    if out.exists():
+        for p in out.iterdir():
+            if p.name != 'README.md': shutil.rmtree(p) if p.is_dir() else p.unlink()
+    cmd = [sys.executable, '-m', 'sphinx', '-b', 'html', '-q', '-W', '--keep-going', '-E', str(src), str(out)]
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    (out / '.nojekyll').touch()
+    if not quiet: print(f'docs built into {out} in {time.perf_counter() - t0:.0f} s; open {out / "index.html"}')
+
+if __name__ == '__main__':
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--out', default=str(ROOT / 'docs'), help='output folder (default docs/)')
+    p.add_argument('--executed', default=None, help='reuse executed notebooks from this folder when fresh')
+    p.add_argument('--bench-out', default=str(ROOT / 'bench-out'), help='where `kdnb bench` wrote results.json')
+    a = p.parse_args()
+    build(Path(a.out), Path(a.executed) if a.executed else None, Path(a.bench_out))
