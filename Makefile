@@ -23,7 +23,7 @@ bench: $(STAMP)
 # the whole suite: every notebook (papermill), repository checks, then the docs site built from the executed
 # notebooks and opened in headless Chromium (tests/test_docs.py)
 test: $(STAMP) browser
-	$(VENV)/bin/pytest -q tests $(ARGS)
+	$(VENV)/bin/pytest -q --durations=40 tests $(ARGS)
 
 # the static docs site in docs/ (offline: Sphinx + MyST-NB, MathJax served locally); open docs/index.html
 docs: $(STAMP)

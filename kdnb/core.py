@@ -17,9 +17,10 @@ from fastai.callback.fp16 import MixedPrecision
 from fasttransform import Transform
 
 # %% auto #0
-__all__ = ['METHODS', 'check_positive', 'check_weight', 'check_logits', 'ArrayItem', 'arrays_dls', 'split_sample_idx',
-           'SampleIndex', 'synth_dls', 'KDBatch', 'DistillTerm', 'TeacherEnsemble', 'CachedTeacher', 'TermMetric',
-           'DistillStudent', 'has_state', 'in_validation_context', 'Distill', 'Method', 'register_method']
+__all__ = ['VARIANTS', 'METHODS', 'check_positive', 'check_weight', 'check_logits', 'check_labels', 'check_variant', 'ArrayItem',
+           'arrays_dls', 'split_sample_idx', 'SampleIndex', 'synth_dls', 'KDBatch', 'DistillTerm', 'TeacherEnsemble',
+           'CachedTeacher', 'TermMetric', 'DistillStudent', 'has_state', 'in_validation_context', 'Distill', 'Method',
+           'register_method']
 
 # %% ../nbs/00_core.ipynb #3ef19529
 def check_positive(value, name: str):
@@ -55,6 +56,20 @@ def check_logits(s: Tensor, t: Tensor = None, y: Tensor = None, names=('s', 't',
         if y.is_floating_point(): raise TypeError(f"`{yn}` must hold integer class indices, got {y.dtype}")
         if y.shape != s.shape[:-1]:
             raise ValueError(f"`{yn}` must have shape {tuple(s.shape[:-1])} to match `{sn}`, got {tuple(y.shape)}")
+
+def check_labels(y: Tensor, n_classes: int, name: str = 'y', why: str = '') -> Tensor:
+    "Raise `ValueError` unless `y` is given and holds class indices in [0, n_classes); `why` says who needs labels."
+    if y is None: raise ValueError(f"`{name}` (the labels) is required" + (f": {why}" if why else ''))
+    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= n_classes):
+        raise ValueError(f"`{name}` must hold class indices in [0, {n_classes}), got values in [{int(y.min())}, {int(y.max())}]")
+    return y
+
+VARIANTS = ('paper', 'code')   # 'paper': the method as the paper states it; 'code': the authors' implementation
+
+def check_variant(variant: str, choices=VARIANTS) -> str:
+    "Raise `ValueError` unless `variant` is one of `choices`."
+    if variant not in choices: raise ValueError(f"`variant` must be one of {tuple(choices)}, got {variant!r}")
+    return variant
 
 # %% ../nbs/00_core.ipynb #b364a5f0
 class ArrayItem(Transform):

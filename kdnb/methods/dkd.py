@@ -7,26 +7,17 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method
+from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method, check_labels, check_variant, VARIANTS
 from ..divergences import forward_kl
 
 # %% auto #0
-__all__ = ['DKD_VARIANTS', 'dkd_parts', 'dkd_loss', 'DKD', 'dkd_method']
+__all__ = ['dkd_parts', 'dkd_loss', 'DKD', 'dkd_method']
 
 # %% ../../nbs/11_dkd.ipynb #1e5dff93
-DKD_VARIANTS = ('paper', 'code')
-
-def _check_variant(variant):
-    if variant not in DKD_VARIANTS: raise ValueError(f"`variant` must be one of {DKD_VARIANTS}, got {variant!r}")
-    return variant
-
 def _check_targets(s: Tensor, y: Tensor):
     "DKD needs a label per sample and at least two classes."
-    if y is None: raise ValueError("`y` (the labels) is required: DKD splits the distributions at the target class")
-    C = s.shape[-1]
-    if C < 2: raise ValueError(f"DKD needs at least 2 classes (the non-target distribution is empty), got {C}")
-    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= C):
-        raise ValueError(f"`y` must hold class indices in [0, {C}), got values in [{int(y.min())}, {int(y.max())}]")
+    check_labels(y, s.shape[-1], why='DKD splits the distributions at the target class')
+    if s.shape[-1] < 2: raise ValueError(f"DKD needs at least 2 classes (the non-target distribution is empty), got {s.shape[-1]}")
 
 def _binary_log_probs(lp: Tensor, gt: Tensor) -> Tensor:
     "[log p_y, log(1 − p_y)] from log-probabilities `lp` and the one-hot bool mask `gt` of the target."
@@ -61,7 +52,7 @@ def dkd_parts(s: Tensor,                # student logits (N, C) or (N, ..., C)
     "Per-sample (TCKD, NCKD), each multiplied by T²; shape s.shape[:-1]."
     T = check_positive(T, 'T')
     check_logits(s, t, y)
-    _check_variant(variant)
+    check_variant(variant)
     _check_targets(s, y)
     dtype = torch.float64 if torch.float64 in (s.dtype, t.dtype) else torch.float32
     s, t = s.to(dtype), t.to(dtype)
@@ -114,7 +105,7 @@ class DKD(DistillTerm):
             warmup_pct = check_positive(warmup_pct, 'warmup_pct')
             if warmup_pct > 1: raise ValueError(f"`warmup_pct` must be in (0, 1], got {warmup_pct}")
         if warmup_epochs is not None: warmup_epochs = check_positive(warmup_epochs, 'warmup_epochs')
-        self.warmup_pct, self.warmup_epochs, self.variant = warmup_pct, warmup_epochs, _check_variant(variant)
+        self.warmup_pct, self.warmup_epochs, self.variant = warmup_pct, warmup_epochs, check_variant(variant)
         self.ramp = 1.0
 
     def warmup_factor(self, learn) -> float:

@@ -11,6 +11,7 @@ from torch import Tensor
 from fastai.callback.core import Callback
 from ..core import (Distill, DistillTerm, KDBatch, TermMetric, check_positive, check_weight, check_logits,
                        in_validation_context, register_method)
+from ..core import check_labels
 from .kd import kd_loss
 
 # %% auto #0
@@ -21,10 +22,7 @@ def _float_dtype(*xs: Tensor):
     return torch.float64 if any(x.dtype == torch.float64 for x in xs) else torch.float32
 
 def _check_targets(s: Tensor, y: Tensor):
-    if y is None: raise ValueError("`y` (the labels) is required: the loss gap compares cross-entropies with the labels")
-    C = s.shape[-1]
-    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= C):
-        raise ValueError(f"`y` must hold class indices in [0, {C}), got values in [{int(y.min())}, {int(y.max())}]")
+    check_labels(y, s.shape[-1], why='the loss gap compares cross-entropies with the labels')
 
 def dts_gap(s: Tensor,   # student logits (N, C) or (N, ..., C)
             t: Tensor,   # teacher logits, same shape

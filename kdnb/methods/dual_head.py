@@ -13,25 +13,20 @@ from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.training import GradientAccumulation
 from ..core import (Distill, DistillStudent, DistillTerm, KDBatch, TermMetric, check_positive, check_weight,
                        check_logits, in_validation_context, register_method)
+from ..core import check_variant, VARIANTS
 from ..divergences import forward_kl
 
 # %% auto #0
-__all__ = ['DHKD_VARIANTS', 'AUX_HEADS', 'LOGIT_LOSSES', 'binary_kl_loss', 'binary_kl_norm_loss', 'nonlinear_head',
-           'DualHeadStudent', 'find_dual_head', 'DualHead', 'DualHeadKD', 'align_gradients', 'task_and_distill_losses',
-           'GradAlign', 'dhkd_method']
+__all__ = ['AUX_HEADS', 'LOGIT_LOSSES', 'binary_kl_loss', 'binary_kl_norm_loss', 'nonlinear_head', 'DualHeadStudent',
+           'find_dual_head', 'DualHead', 'DualHeadKD', 'align_gradients', 'task_and_distill_losses', 'GradAlign',
+           'dhkd_method']
 
 # %% ../../nbs/18_dual_head.ipynb #0220fe56
-DHKD_VARIANTS = ('paper', 'code')
-
-def _check_variant(variant):
-    if variant not in DHKD_VARIANTS: raise ValueError(f"`variant` must be one of {DHKD_VARIANTS}, got {variant!r}")
-    return variant
-
 def _checked(s: Tensor, t: Tensor, T, variant):
     "Check the arguments; return `s`, `t` in float64 if either is float64, else float32 (fp16/bf16 upcast), and `T`."
     T = check_positive(T, 'T')
     check_logits(s, t)
-    _check_variant(variant)
+    check_variant(variant)
     dtype = torch.float64 if torch.float64 in (s.dtype, t.dtype) else torch.float32
     return s.to(dtype), t.to(dtype), T
 
@@ -172,7 +167,7 @@ class DualHeadKD(DistillTerm):
         self.T = check_positive(T, 'T')
         if loss not in LOGIT_LOSSES: raise ValueError(f"`loss` must be one of {tuple(LOGIT_LOSSES)}, got {loss!r}")
         if head not in ('aux', 'main'): raise ValueError(f"`head` must be 'aux' or 'main', got {head!r}")
-        self.loss, self.head, self.variant = loss, head, _check_variant(variant)
+        self.loss, self.head, self.variant = loss, head, check_variant(variant)
 
     def setup(self, distill):
         if self.head == 'aux': find_dual_head(distill.learn.model)   # fail when fit starts, not at the first batch
@@ -191,7 +186,7 @@ def align_gradients(g_ce,                  # task (CE) gradients, one per parame
                     variant: str = 'paper' # 'paper': project on the shared parameters; 'code': on all (the authors' code)
                    ) -> tuple[list, float]:
     "PCGrad sum `g_ce + g_kd`, with `g_kd` projected off `g_ce` when they conflict; also their cosine before projection."
-    _check_variant(variant)
+    check_variant(variant)
     g_ce, g_kd = list(g_ce), list(g_kd)
     if len(g_ce) != len(g_kd):
         raise ValueError(f"`g_ce` and `g_kd` need one entry per parameter, got {len(g_ce)} and {len(g_kd)}")
@@ -221,7 +216,7 @@ class GradAlign(Callback):
     "Gradient alignment (PCGrad) of the distillation gradient against the task gradient, in place of fastai's backward."
     order = Distill.order + 1                    # after Distill, before the Recorder (which reads the metric names)
     def __init__(self, variant: str = 'paper'):  # 'paper': project on the shared parameters; 'code': on all of them
-        self.variant, self.metric, self.cos = _check_variant(variant), TermMetric('ga_conflict'), None
+        self.variant, self.metric, self.cos = check_variant(variant), TermMetric('ga_conflict'), None
 
     def before_fit(self):
         self.in_validation = in_validation_context(self.learn)

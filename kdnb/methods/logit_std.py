@@ -7,19 +7,13 @@ from __future__ import annotations
 import dataclasses
 import torch
 from torch import Tensor
-from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method
+from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method, check_variant, VARIANTS
 from .kd import kd_loss
 
 # %% auto #0
-__all__ = ['LS_VARIANTS', 'zscore', 'lskd_loss', 'LSKD', 'Standardize', 'lskd_method']
+__all__ = ['zscore', 'lskd_loss', 'LSKD', 'Standardize', 'lskd_method']
 
 # %% ../../nbs/12_logit_std.ipynb #c48e0bec
-LS_VARIANTS = ('paper', 'code')
-
-def _check_variant(variant):
-    if variant not in LS_VARIANTS: raise ValueError(f"`variant` must be one of {LS_VARIANTS}, got {variant!r}")
-    return variant
-
 def zscore(z: Tensor,              # logits (N, C) or (N, ..., C); standardised over the last dimension
            eps: float = 1e-7,      # added to the std (guard for constant logits)
            variant: str = 'paper', # 'paper': std with divisor C; 'code': torch's unbiased std (divisor C−1), as the authors
@@ -27,7 +21,7 @@ def zscore(z: Tensor,              # logits (N, C) or (N, ..., C); standardised 
     "Per-sample z-score of logits: (z − mean) / (eps + std) over the classes (float32, or float64 for float64 input)."
     check_logits(z, names=('z', 't', 'y'))
     eps = check_positive(eps, 'eps')
-    _check_variant(variant)
+    check_variant(variant)
     if z.shape[-1] < 2: raise ValueError(f"`z` needs at least 2 classes to have a standard deviation, got {z.shape[-1]}")
     z = z.to(torch.float64 if z.dtype == torch.float64 else torch.float32)
     std = z.std(-1, correction=1 if variant == 'code' else 0, keepdim=True)
@@ -51,7 +45,7 @@ class LSKD(DistillTerm):
     def __init__(self,
                  T: float = 2.0,           # base temperature
                  variant: str = 'paper'):  # 'paper' or 'code' (see `zscore`)
-        super().__init__(); self.T, self.variant = check_positive(T, 'T'), _check_variant(variant)
+        super().__init__(); self.T, self.variant = check_positive(T, 'T'), check_variant(variant)
     def forward(self, b: KDBatch) -> Tensor: return lskd_loss(b.s, b.t, T=self.T, variant=self.variant)
     def extra_repr(self): return f"T={self.T:g}" + (", variant='code'" if self.variant == 'code' else '')
 
@@ -64,7 +58,7 @@ class Standardize(DistillTerm):
                  name: str | None = None):  # column / weight-keyword name (default: `<term.name>_ls`)
         super().__init__()
         if not isinstance(term, DistillTerm): raise TypeError(f"`term` must be a DistillTerm, got {type(term).__name__}")
-        self.term, self.eps, self.variant = term, check_positive(eps, 'eps'), _check_variant(variant)
+        self.term, self.eps, self.variant = term, check_positive(eps, 'eps'), check_variant(variant)
         self.name = name or f"{term.name}_ls"
         self.weight, self.needs_teacher = term.weight, term.needs_teacher
     def setup(self, distill): self.term.setup(distill)

@@ -9,16 +9,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from fastai.losses import CrossEntropyLossFlat
-from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method
+from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method, check_variant, VARIANTS
 from .kd import KD, kd_loss
 
 # %% auto #0
-__all__ = ['VARIANTS', 'check_p', 'check_variant', 'lp_norm', 'clip_logits', 'logitclip_ce', 'LogitClipLoss', 'LogitClip',
-           'LogitClipCE', 'logitclip_method', 'logitclip_ce_method']
+__all__ = ['check_p', 'lp_norm', 'clip_logits', 'logitclip_ce', 'LogitClipLoss', 'LogitClip', 'LogitClipCE', 'logitclip_method',
+           'logitclip_ce_method']
 
 # %% ../../nbs/1a_logitclip.ipynb #03527e38
-VARIANTS = ('paper', 'code')
-
 def check_p(p, name: str = 'p'):
     "Raise unless `p` is a number >= 1 (an Lp norm; `math.inf` for the max norm)."
     if isinstance(p, Tensor): p = p.item()
@@ -27,10 +25,6 @@ def check_p(p, name: str = 'p'):
     if math.isnan(p) or p < 1: raise ValueError(f"`{name}` must be >= 1 (an Lp norm; math.inf for the max norm), got {p}")
     return p
 
-def check_variant(variant):
-    "Raise unless `variant` is 'paper' or 'code'."
-    if variant not in VARIANTS: raise ValueError(f"`variant` must be one of {VARIANTS}, got {variant!r}")
-    return variant
 
 def lp_norm(z: Tensor, p: float = 2, eps: float = 0.) -> Tensor:
     "Lp norm over the last axis (kept), computed as m·‖z/m‖_p with m = max|z| so it cannot overflow; plus `eps`."

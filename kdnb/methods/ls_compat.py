@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
-from ..core import Distill, check_weight, check_logits, check_positive, register_method
+from ..core import Distill, check_weight, check_logits, check_positive, register_method, check_labels
 from ..features import get_layers
 from .kd import KD
 
@@ -18,9 +18,7 @@ __all__ = ['ls_loss', 'ls_kd_method', 'template_projection', 'diffusion_index', 
 # %% ../../nbs/1b_ls_compat.ipynb #37a97977
 def _check_targets(z: Tensor, y: Tensor):
     "Integer targets `y` that index the classes of `z`."
-    C = z.shape[-1]
-    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= C):
-        raise ValueError(f"`y` must hold class indices in [0, {C}), got values in [{int(y.min())}, {int(y.max())}]")
+    check_labels(y, z.shape[-1])
 
 def _check_fraction(alpha, name: str):
     alpha = check_weight(alpha, name)

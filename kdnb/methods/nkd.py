@@ -7,12 +7,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
-from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method
+from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method, check_labels, check_variant, VARIANTS
 from ..features import Taps
 
 # %% auto #0
-__all__ = ['USKD_VARIANTS', 'WEAK_SMOOTHING', 'nkd_parts', 'nkd_loss', 'NKD', 'nkd_method', 'zipf_labels', 'uskd_rank_score',
-           'uskd_parts', 'uskd_loss', 'USKD', 'uskd_method']
+__all__ = ['WEAK_SMOOTHING', 'nkd_parts', 'nkd_loss', 'NKD', 'nkd_method', 'zipf_labels', 'uskd_rank_score', 'uskd_parts',
+           'uskd_loss', 'USKD', 'uskd_method']
 
 # %% ../../nbs/13_nkd.ipynb #f52aac87
 def _check_labelled_logits(s: Tensor, other: Tensor, y: Tensor, other_name: str):
@@ -22,8 +22,7 @@ def _check_labelled_logits(s: Tensor, other: Tensor, y: Tensor, other_name: str)
     if s.ndim != 2: raise ValueError(f"`s` must have shape (N, C), got {tuple(s.shape)}")
     C = s.shape[-1]
     if C < 2: raise ValueError(f"need at least 2 classes (the non-target distribution is empty), got {C}")
-    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= C):
-        raise ValueError(f"`y` must hold class indices in [0, {C}), got values in [{int(y.min())}, {int(y.max())}]")
+    check_labels(y, C)
 
 def _compute_dtype(*xs: Tensor):
     "float64 if any input is float64, else float32 (fp16/bf16 are upcast)."
@@ -84,12 +83,6 @@ register_method('nkd', nkd_method(), paper='Yang, Zeng, Li, Zhang, Yuan, Li 2023
                      "non-target distributions matched with a constant weight (T=1, gamma=1.5, CE weight 1).")
 
 # %% ../../nbs/13_nkd.ipynb #5ab641e2
-USKD_VARIANTS = ('paper', 'code')
-
-def _check_variant(variant):
-    if variant not in USKD_VARIANTS: raise ValueError(f"`variant` must be one of {USKD_VARIANTS}, got {variant!r}")
-    return variant
-
 def zipf_labels(score: Tensor,  # (N, C) ranking score, higher = more similar to the target
                 y: Tensor,      # int64 targets (N,)
                ) -> Tensor:
@@ -104,7 +97,7 @@ def uskd_rank_score(s: Tensor,              # final (student) logits (N, C)
                     variant: str = 'paper', # 'paper': probabilities; 'code': the final head as log-probabilities
                    ) -> Tensor:
     "The score ranking the classes for `zipf_labels`: each head's probabilities divided by its non-target mass, summed."
-    if _check_variant(variant) == 'paper':
+    if check_variant(variant) == 'paper':
         def ratio(z): return (z - _split_target(z, y)[1].logsumexp(-1, keepdim=True)).exp()   # p_c / (1 − p_y)
         return ratio(weak) + ratio(s)
     w, log_p = weak.softmax(-1), s.log_softmax(-1)
@@ -120,7 +113,7 @@ def uskd_parts(s: Tensor,              # student (final head) logits (N, C)
                variant: str = 'paper', # 'paper' or 'code': how the ranking score reads the final head (see `uskd_rank_score`)
               ) -> tuple[Tensor, Tensor, Tensor]:
     "Per-sample USKD parts, each (N,): smoothed-target CE, Zipf non-target CE, weak head's label-smoothed CE."
-    _check_variant(variant)
+    check_variant(variant)
     _check_labelled_logits(s, weak, y, 'weak')
     dtype = _compute_dtype(s, weak)
     s, weak = s.to(dtype), weak.to(dtype)
@@ -163,7 +156,7 @@ class USKD(DistillTerm):
         if not isinstance(layer, str): raise TypeError(f"`layer` must be a layer name (str), got {type(layer).__name__}")
         for v, n in ((channels, 'channels'), (n_classes, 'n_classes')):
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0: raise ValueError(f"`{n}` must be a positive int, got {v!r}")
-        self.layer, self.variant = layer, _check_variant(variant)
+        self.layer, self.variant = layer, check_variant(variant)
         self.alpha, self.beta, self.mu = check_weight(alpha, 'alpha'), check_weight(beta, 'beta'), check_weight(mu, 'mu')
         self.weak_head = nn.Linear(channels, n_classes)
         self._taps = None

@@ -6,24 +6,15 @@
 from __future__ import annotations
 import torch
 from torch import Tensor
-from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method
+from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method, check_labels, check_variant, VARIANTS
 
 # %% auto #0
-__all__ = ['OFA_VARIANTS', 'ofa_weights', 'ofa_loss', 'OFA', 'ofa_method']
+__all__ = ['ofa_weights', 'ofa_loss', 'OFA', 'ofa_method']
 
 # %% ../../nbs/19_ofa.ipynb #8d702308
-OFA_VARIANTS = ('paper', 'code')
-
-def _check_variant(variant):
-    if variant not in OFA_VARIANTS: raise ValueError(f"`variant` must be one of {OFA_VARIANTS}, got {variant!r}")
-    return variant
-
 def _check_targets(s: Tensor, y: Tensor):
     "OFA needs a label per sample, a valid class index."
-    if y is None: raise ValueError("`y` (the labels) is required: OFA enhances the teacher's probability of the label")
-    C = s.shape[-1]
-    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= C):
-        raise ValueError(f"`y` must hold class indices in [0, {C}), got values in [{int(y.min())}, {int(y.max())}]")
+    check_labels(y, s.shape[-1], why="OFA enhances the teacher's probability of the label")
 
 def _compute_dtype(*xs: Tensor):
     "float64 if any input is float64, else float32 (fp16/bf16 are upcast)."
@@ -62,7 +53,7 @@ def ofa_loss(s: Tensor,              # student logits (N, C) or (N, ..., C)
     "OFA logit loss: batch mean of −Σ_c ((p_t + m)^ε − m)_c · log p_s,c, with m the one-hot label (Hao et al. 2023)."
     check_logits(s, t, y)
     eps, T = check_positive(eps, 'eps'), check_positive(T, 'T')
-    _check_variant(variant)
+    check_variant(variant)
     _check_targets(s, y)
     dtype = _compute_dtype(s, t)
     s, t = s.to(dtype), t.to(dtype)
@@ -83,7 +74,7 @@ class OFA(DistillTerm):
                  T: float = 1.0,           # temperature of both softmaxes (the authors use 1)
                  variant: str = 'paper'):  # 'paper' or 'code' (see `ofa_loss`)
         super().__init__()
-        self.eps, self.T, self.variant = check_positive(eps, 'eps'), check_positive(T, 'T'), _check_variant(variant)
+        self.eps, self.T, self.variant = check_positive(eps, 'eps'), check_positive(T, 'T'), check_variant(variant)
     def forward(self, b: KDBatch) -> Tensor: return ofa_loss(b.s, b.t, b.y, self.eps, self.T, variant=self.variant)
     def extra_repr(self): return f"eps={self.eps:g}, T={self.T:g}" + (", variant='code'" if self.variant == 'code' else '')
 

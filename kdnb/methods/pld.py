@@ -6,7 +6,7 @@
 from __future__ import annotations
 import torch
 from torch import Tensor
-from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method
+from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method, check_labels
 
 # %% auto #0
 __all__ = ['pld_ranking', 'pld_loss', 'PLD', 'pld_method']
@@ -32,8 +32,7 @@ def pld_loss(s: Tensor,        # student logits (N, C), or (N, L, C)
     C = s.shape[-1]
     dt = torch.float64 if torch.float64 in (s.dtype, t.dtype) else torch.float32
     s, t, y = s.reshape(-1, C).to(dt), t.reshape(-1, C).to(dt), y.reshape(-1)
-    if y.numel() and (y.min() < 0 or y.max() >= C):
-        raise ValueError(f"`y` must hold class indices in [0, {C}), got values in [{y.min().item()}, {y.max().item()}]")
+    check_labels(y, C)
     pi = pld_ranking(t, y)
     s_pi = s.gather(-1, pi)
     alpha = torch.softmax(t / T, dim=-1).gather(-1, pi)

@@ -6,19 +6,13 @@
 from __future__ import annotations
 import torch
 from torch import Tensor
-from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method
+from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method, check_variant, VARIANTS
 from .kd import KD
 
 # %% auto #0
-__all__ = ['SINKHORN_VARIANTS', 'sinkhorn_plan', 'sinkhorn_loss', 'SinKD', 'sinkd_method']
+__all__ = ['sinkhorn_plan', 'sinkhorn_loss', 'SinKD', 'sinkd_method']
 
 # %% ../../nbs/17_sinkd.ipynb #2cb85f3f
-SINKHORN_VARIANTS = ('paper', 'code')
-
-def _check_variant(variant):
-    if variant not in SINKHORN_VARIANTS: raise ValueError(f"`variant` must be one of {SINKHORN_VARIANTS}, got {variant!r}")
-    return variant
-
 def _check_n_iters(n_iters):
     if not isinstance(n_iters, int) or isinstance(n_iters, bool):
         raise TypeError(f"`n_iters` must be an int, got {type(n_iters).__name__}")
@@ -31,7 +25,7 @@ def sinkhorn_plan(cost: Tensor,            # (N, N) transport costs between two 
                   variant: str = 'paper',  # 'paper': marginals 1/N, log domain; 'code': doubly stochastic, as the authors
                  ) -> Tensor:
     "The Sinkhorn transport plan for `cost` after `n_iters` alternating row and column normalisations."
-    eps, n_iters, variant = check_positive(eps, 'eps'), _check_n_iters(n_iters), _check_variant(variant)
+    eps, n_iters, variant = check_positive(eps, 'eps'), _check_n_iters(n_iters), check_variant(variant)
     if cost.ndim != 2 or cost.shape[0] != cost.shape[1]:
         raise ValueError(f"`cost` must be a square (N, N) matrix, got shape {tuple(cost.shape)}")
     if variant == 'code':
@@ -75,7 +69,7 @@ class SinKD(DistillTerm):
                  variant: str = 'paper'): # 'paper' or 'code' (see `sinkhorn_loss`)
         super().__init__()
         self.T, self.eps = check_positive(T, 'T'), check_positive(eps, 'eps')
-        self.n_iters, self.variant = _check_n_iters(n_iters), _check_variant(variant)
+        self.n_iters, self.variant = _check_n_iters(n_iters), check_variant(variant)
 
     def forward(self, b: KDBatch) -> Tensor: return sinkhorn_loss(b.s, b.t, self.T, self.eps, self.n_iters, self.variant)
 
