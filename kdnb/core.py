@@ -17,10 +17,10 @@ from fastai.callback.fp16 import MixedPrecision
 from fasttransform import Transform
 
 # %% auto #0
-__all__ = ['VARIANTS', 'METHODS', 'check_positive', 'check_weight', 'check_logits', 'check_labels', 'check_variant', 'ArrayItem',
-           'arrays_dls', 'split_sample_idx', 'SampleIndex', 'synth_dls', 'KDBatch', 'DistillTerm', 'TeacherEnsemble',
-           'CachedTeacher', 'TermMetric', 'DistillStudent', 'has_state', 'in_validation_context', 'Distill', 'Method',
-           'register_method']
+__all__ = ['VARIANTS', 'METHODS', 'check_positive', 'check_weight', 'check_logits', 'check_labels', 'compute_dtype',
+           'check_variant', 'ArrayItem', 'arrays_dls', 'split_sample_idx', 'SampleIndex', 'synth_dls', 'KDBatch',
+           'DistillTerm', 'TeacherEnsemble', 'CachedTeacher', 'TermMetric', 'DistillStudent', 'has_state',
+           'in_validation_context', 'Distill', 'Method', 'register_method']
 
 # %% ../nbs/00_core.ipynb #3ef19529
 def check_positive(value, name: str):
@@ -63,6 +63,10 @@ def check_labels(y: Tensor, n_classes: int, name: str = 'y', why: str = '') -> T
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= n_classes):
         raise ValueError(f"`{name}` must hold class indices in [0, {n_classes}), got values in [{int(y.min())}, {int(y.max())}]")
     return y
+
+def compute_dtype(*xs: Tensor) -> torch.dtype:
+    "The dtype losses compute in: float64 if any input is float64, else float32 (fp16/bf16 inputs are upcast)."
+    return torch.float64 if any(x.dtype == torch.float64 for x in xs) else torch.float32
 
 VARIANTS = ('paper', 'code')   # 'paper': the method as the paper states it; 'code': the authors' implementation
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import torch
 from torch import Tensor
-from .core import check_positive, check_logits
+from .core import check_positive, check_logits, compute_dtype
 
 # %% auto #0
 __all__ = ['REDUCTIONS', 'VARIANTS', 'DIVERGENCES', 'forward_kl', 'reverse_kl', 'js_div', 'tv_dist', 'skew_kl', 'skew_rkl',
@@ -41,17 +41,13 @@ def _check_fraction(value, name: str, include_one: bool):
     return float(value)
 
 # %% ../nbs/01_divergences.ipynb #f8e1a615
-def _compute_dtype(*xs: Tensor):
-    "float64 if any input is float64, else float32 (fp16/bf16 are upcast)."
-    return torch.float64 if any(x.dtype == torch.float64 for x in xs) else torch.float32
-
 def _log_probs(s: Tensor, t: Tensor, T: float = 1.0, mask: Tensor | None = None, reduction: str = 'batchmean'):
     "Check the arguments; return the (upcast, masked) logits and the log-softmax of both at temperature `T`."
     check_logits(s, t)
     T = check_positive(T, 'T')
     mask = _check_mask(mask, s)
     _check_choice(reduction, 'reduction', REDUCTIONS)
-    dtype = _compute_dtype(s, t)
+    dtype = compute_dtype(s, t)
     s, t = s.to(dtype), t.to(dtype)
     if mask is not None:
         keep = mask.unsqueeze(-1)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method, check_labels, check_variant, VARIANTS
+from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method, check_labels, check_variant, VARIANTS, compute_dtype
 from ..divergences import forward_kl
 
 # %% auto #0
@@ -54,7 +54,7 @@ def dkd_parts(s: Tensor,                # student logits (N, C) or (N, ..., C)
     check_logits(s, t, y)
     check_variant(variant)
     _check_targets(s, y)
-    dtype = torch.float64 if torch.float64 in (s.dtype, t.dtype) else torch.float32
+    dtype = compute_dtype(s, t)
     s, t = s.to(dtype), t.to(dtype)
     gt = torch.zeros_like(s, dtype=torch.bool).scatter_(-1, y.unsqueeze(-1), True)
     tckd, nckd = (_parts_paper if variant == 'paper' else _parts_code)(s, t, gt, T)

@@ -10,17 +10,13 @@ import torch.nn.functional as F
 from torch import Tensor
 from fastai.callback.core import Callback
 from ..core import (Distill, DistillTerm, KDBatch, TermMetric, check_positive, check_weight, check_logits,
-                       in_validation_context, register_method)
-from ..core import check_labels
+                       in_validation_context, register_method, compute_dtype, check_labels)
 from .kd import kd_loss
 
 # %% auto #0
 __all__ = ['DTS_PROGRESS', 'dts_gap', 'dts_scale', 'dts_target', 'DTSKD', 'DynamicTemperature', 'dts_method']
 
 # %% ../../nbs/15_dts.ipynb #4d6a73b5
-def _float_dtype(*xs: Tensor):
-    return torch.float64 if any(x.dtype == torch.float64 for x in xs) else torch.float32
-
 def _check_targets(s: Tensor, y: Tensor):
     check_labels(y, s.shape[-1], why='the loss gap compares cross-entropies with the labels')
 
@@ -31,7 +27,7 @@ def dts_gap(s: Tensor,   # student logits (N, C) or (N, ..., C)
     "The loss gap Δ = CE(t, y) − CE(s, y), batch means in nats: negative while the student lags behind the teacher."
     check_logits(s, t, y)
     _check_targets(s, y)
-    dtype, C = _float_dtype(s, t), s.shape[-1]
+    dtype, C = compute_dtype(s, t), s.shape[-1]
     with torch.no_grad():
         ce = lambda z: F.cross_entropy(z.detach().to(dtype).reshape(-1, C), y.reshape(-1))
         return (ce(t) - ce(s)).item()

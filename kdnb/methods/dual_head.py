@@ -12,8 +12,7 @@ from fastai.callback.core import Callback, CancelBackwardException
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.training import GradientAccumulation
 from ..core import (Distill, DistillStudent, DistillTerm, KDBatch, TermMetric, check_positive, check_weight,
-                       check_logits, in_validation_context, register_method)
-from ..core import check_variant, VARIANTS
+                       check_logits, in_validation_context, register_method, compute_dtype, check_variant, VARIANTS)
 from ..divergences import forward_kl
 
 # %% auto #0
@@ -27,7 +26,7 @@ def _checked(s: Tensor, t: Tensor, T, variant):
     T = check_positive(T, 'T')
     check_logits(s, t)
     check_variant(variant)
-    dtype = torch.float64 if torch.float64 in (s.dtype, t.dtype) else torch.float32
+    dtype = compute_dtype(s, t)
     return s.to(dtype), t.to(dtype), T
 
 def _as_bernoulli(z: Tensor) -> Tensor:

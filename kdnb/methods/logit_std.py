@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import torch
 from torch import Tensor
-from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method, check_variant, VARIANTS
+from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method, check_variant, VARIANTS, compute_dtype
 from .kd import kd_loss
 
 # %% auto #0
@@ -23,7 +23,7 @@ def zscore(z: Tensor,              # logits (N, C) or (N, ..., C); standardised 
     eps = check_positive(eps, 'eps')
     check_variant(variant)
     if z.shape[-1] < 2: raise ValueError(f"`z` needs at least 2 classes to have a standard deviation, got {z.shape[-1]}")
-    z = z.to(torch.float64 if z.dtype == torch.float64 else torch.float32)
+    z = z.to(compute_dtype(z))
     std = z.std(-1, correction=1 if variant == 'code' else 0, keepdim=True)
     return (z - z.mean(-1, keepdim=True)) / (eps + std)
 

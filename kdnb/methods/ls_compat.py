@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
-from ..core import Distill, check_weight, check_logits, check_positive, register_method, check_labels
+from ..core import Distill, check_weight, check_logits, check_positive, register_method, check_labels, compute_dtype
 from ..features import get_layers
 from .kd import KD
 
@@ -33,7 +33,7 @@ def ls_loss(z: Tensor,          # logits (N, C) or (N, ..., C)
     check_logits(z, None, y, names=('z', 't', 'y'))
     alpha = _check_fraction(alpha, 'alpha')
     _check_targets(z, y)
-    lp = torch.log_softmax(z.to(torch.float64 if z.dtype == torch.float64 else torch.float32), -1)
+    lp = torch.log_softmax(z.to(compute_dtype(z)), -1)
     nll = -lp.gather(-1, y.unsqueeze(-1)).squeeze(-1)
     uniform = -lp.mean(-1)
     return ((1 - alpha) * nll + alpha * uniform).mean()
@@ -67,7 +67,7 @@ def template_projection(h: Tensor,       # penultimate features (N, d)
     classes = [int(c) for c in classes]
     if len(set(classes)) != len(classes) or not all(0 <= c < weight.shape[0] for c in classes):
         raise ValueError(f"`classes` must be distinct class indices in [0, {weight.shape[0]}), got {classes}")
-    dtype = torch.float64 if h.dtype == torch.float64 else torch.float32
+    dtype = compute_dtype(h)
     templates = torch.cat([weight[classes], bias[classes, None]], 1).to(dtype)       # (k, d + 1)
     Q, R = torch.linalg.qr(templates.T)                                               # (d + 1, k)
     if R.diagonal().abs().min() <= 1e-6 * R.diagonal().abs().max():

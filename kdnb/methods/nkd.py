@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
-from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method, check_labels, check_variant, VARIANTS
+from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method, check_labels, check_variant, VARIANTS, compute_dtype
 from ..features import Taps
 
 # %% auto #0
@@ -24,10 +24,6 @@ def _check_labelled_logits(s: Tensor, other: Tensor, y: Tensor, other_name: str)
     if C < 2: raise ValueError(f"need at least 2 classes (the non-target distribution is empty), got {C}")
     check_labels(y, C)
 
-def _compute_dtype(*xs: Tensor):
-    "float64 if any input is float64, else float32 (fp16/bf16 are upcast)."
-    return torch.float64 if any(x.dtype == torch.float64 for x in xs) else torch.float32
-
 def _split_target(z: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     "The target column `z[n, y_n]`, shape (N,), and the other C − 1 columns in class order, shape (N, C − 1)."
     keep = torch.ones_like(z, dtype=torch.bool).scatter_(1, y[:, None], False)
@@ -42,7 +38,7 @@ def nkd_parts(s: Tensor,        # student logits (N, C)
     "Per-sample NKD parts, each (N,): the target term −q_y·log p_y and T² × the normalized non-target cross-entropy."
     T = check_positive(T, 'T')
     _check_labelled_logits(s, t, y, 't')
-    dtype = _compute_dtype(s, t)
+    dtype = compute_dtype(s, t)
     s, t = s.to(dtype), t.detach().to(dtype)
     log_p_y, _ = _split_target(s.log_softmax(-1), y)
     q_y, _ = _split_target(t.softmax(-1), y)
@@ -115,7 +111,7 @@ def uskd_parts(s: Tensor,              # student (final head) logits (N, C)
     "Per-sample USKD parts, each (N,): smoothed-target CE, Zipf non-target CE, weak head's label-smoothed CE."
     check_variant(variant)
     _check_labelled_logits(s, weak, y, 'weak')
-    dtype = _compute_dtype(s, weak)
+    dtype = compute_dtype(s, weak)
     s, weak = s.to(dtype), weak.to(dtype)
     log_p_y, _ = _split_target(s.log_softmax(-1), y)
     p_y2 = (2 * log_p_y.detach()).exp()

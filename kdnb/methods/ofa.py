@@ -6,7 +6,7 @@
 from __future__ import annotations
 import torch
 from torch import Tensor
-from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method, check_labels, check_variant, VARIANTS
+from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method, check_labels, check_variant, VARIANTS, compute_dtype
 
 # %% auto #0
 __all__ = ['ofa_weights', 'ofa_loss', 'OFA', 'ofa_method']
@@ -15,10 +15,6 @@ __all__ = ['ofa_weights', 'ofa_loss', 'OFA', 'ofa_method']
 def _check_targets(s: Tensor, y: Tensor):
     "OFA needs a label per sample, a valid class index."
     check_labels(y, s.shape[-1], why="OFA enhances the teacher's probability of the label")
-
-def _compute_dtype(*xs: Tensor):
-    "float64 if any input is float64, else float32 (fp16/bf16 are upcast)."
-    return torch.float64 if any(x.dtype == torch.float64 for x in xs) else torch.float32
 
 def _label_mask(y: Tensor, like: Tensor) -> Tensor:
     "The one-hot label as a bool mask shaped like the logits `like`."
@@ -39,7 +35,7 @@ def ofa_weights(t: Tensor,          # teacher logits (N, C) or (N, ..., C)
     check_logits(t, None, y, names=('t', 's', 'y'))
     eps, T = check_positive(eps, 'eps'), check_positive(T, 'T')
     _check_targets(t, y)
-    t = t.to(_compute_dtype(t))
+    t = t.to(compute_dtype(t))
     return _enhanced_weights(torch.log_softmax(t / T, -1), _label_mask(y, t), eps)
 
 # %% ../../nbs/19_ofa.ipynb #1d9cb9e2
@@ -55,7 +51,7 @@ def ofa_loss(s: Tensor,              # student logits (N, C) or (N, ..., C)
     eps, T = check_positive(eps, 'eps'), check_positive(T, 'T')
     check_variant(variant)
     _check_targets(s, y)
-    dtype = _compute_dtype(s, t)
+    dtype = compute_dtype(s, t)
     s, t = s.to(dtype), t.to(dtype)
     gt = _label_mask(y, s)
     if variant == 'paper':

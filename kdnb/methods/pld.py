@@ -6,7 +6,7 @@
 from __future__ import annotations
 import torch
 from torch import Tensor
-from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method, check_labels
+from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method, check_labels, compute_dtype
 
 # %% auto #0
 __all__ = ['pld_ranking', 'pld_loss', 'PLD', 'pld_method']
@@ -30,7 +30,7 @@ def pld_loss(s: Tensor,        # student logits (N, C), or (N, L, C)
     if y is None: raise TypeError("`y` (the targets) is required: PLD ranks the true label first")
     check_logits(s, t, y)
     C = s.shape[-1]
-    dt = torch.float64 if torch.float64 in (s.dtype, t.dtype) else torch.float32
+    dt = compute_dtype(s, t)
     s, t, y = s.reshape(-1, C).to(dt), t.reshape(-1, C).to(dt), y.reshape(-1)
     check_labels(y, C)
     pi = pld_ranking(t, y)

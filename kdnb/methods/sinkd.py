@@ -6,7 +6,7 @@
 from __future__ import annotations
 import torch
 from torch import Tensor
-from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method, check_variant, VARIANTS
+from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method, check_variant, VARIANTS, compute_dtype
 from .kd import KD
 
 # %% auto #0
@@ -52,7 +52,7 @@ def sinkhorn_loss(s: Tensor,              # student logits (N, C): one row per s
     T = check_positive(T, 'T')
     check_logits(s, t)
     if s.ndim != 2: raise ValueError(f"`s` must have shape (N, C) (one row per sample), got {tuple(s.shape)}")
-    dtype = torch.float64 if torch.float64 in (s.dtype, t.dtype) else torch.float32
+    dtype = compute_dtype(s, t)
     p_s, p_t = (s.to(dtype) / T).softmax(-1), (t.to(dtype) / T).softmax(-1)
     cost = torch.cdist(p_s, p_t, p=1)
     value = (sinkhorn_plan(cost, eps, n_iters, variant) * cost).sum()

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import torch
 from torch import Tensor
-from ..core import Distill, DistillTerm, KDBatch, check_positive, check_logits, register_method
+from ..core import Distill, DistillTerm, KDBatch, check_positive, check_logits, register_method, compute_dtype
 from ..divergences import forward_kl
 
 # %% auto #0
@@ -17,7 +17,7 @@ def _ttm_terms(s: Tensor, t: Tensor, gamma: float) -> tuple[Tensor, Tensor]:
     "Per-sample KL(softmax(γ·t) ‖ softmax(s)) and log U_γ(softmax(t)), in float32 (float64 for float64 inputs)."
     gamma = check_positive(gamma, 'gamma')
     check_logits(s, t)
-    dtype = torch.float64 if torch.float64 in (s.dtype, t.dtype) else torch.float32
+    dtype = compute_dtype(s, t)
     s, t = s.to(dtype), t.to(dtype)
     kl = forward_kl(s, gamma * t, reduction='none')                     # teacher at temperature 1/γ, student at 1
     log_u = torch.logsumexp(gamma * torch.log_softmax(t, -1), -1)       # log Σ_c p_t,c^γ
