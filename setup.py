@@ -27,7 +27,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=['kdnb', 'kdnb.*']),
     include_package_data=True,
     install_requires=reqs('requirements'),
-    extras_require={'dev': reqs('dev_requirements')},
+    extras_require={'dev': reqs('dev_requirements'), 'bench': reqs('bench_requirements')},
     python_requires='>=' + min_python,
     long_description=open('README.md', encoding='utf-8').read() if __import__('os').path.exists('README.md') else '',
     long_description_content_type='text/markdown',

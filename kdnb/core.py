@@ -4,7 +4,8 @@
 
 # %% ../nbs/00_core.ipynb #7d66fc93
 from __future__ import annotations
-import math, random, warnings
+import contextlib, fcntl, hashlib, math, os, random, tempfile, warnings
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable
 import torch
@@ -12,7 +13,10 @@ from torch import nn, Tensor
 from fastcore.basics import store_attr
 from fastai.data.core import Datasets, DataLoaders
 from fastai.learner import Learner, Metric
-from fastai.callback.core import Callback
+from fastai.callback.core import Callback, CancelEpochException
+from fastai.torch_core import rank_distrib
+from fastcore.basics import noop
+from fastcore.foundation import L
 from fastai.callback.fp16 import MixedPrecision
 from fasttransform import Transform
 
@@ -20,7 +24,8 @@ from fasttransform import Transform
 __all__ = ['VARIANTS', 'METHODS', 'check_positive', 'check_weight', 'check_logits', 'check_labels', 'compute_dtype',
            'check_variant', 'ArrayItem', 'arrays_dls', 'split_sample_idx', 'SampleIndex', 'synth_dls', 'KDBatch',
            'DistillTerm', 'TeacherEnsemble', 'CachedTeacher', 'TermMetric', 'DistillStudent', 'has_state',
-           'in_validation_context', 'Distill', 'Method', 'register_method']
+           'unwrap_model', 'in_validation_context', 'Distill', 'state_checksum', 'atomic_save', 'file_lock',
+           'Checkpoint', 'Method', 'register_method']
 
 # %% ../nbs/00_core.ipynb #3ef19529
 def check_positive(value, name: str):
@@ -162,7 +167,16 @@ class TermMetric(Metric):
     def reset(self): pass
     def accumulate(self, learn): pass
     @property
-    def value(self): return float(self.total / self.count) if self.count else float('nan')
+    def value(self):
+        "The mean over the epoch's training batches, of all processes under distributed training."
+        total, count = torch.as_tensor(self.total, dtype=torch.float64), torch.tensor(float(self.count), dtype=torch.float64)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            both = torch.stack([total.cpu(), count]).to(self._reduce_device())
+            torch.distributed.all_reduce(both)
+            total, count = both.cpu()
+        return float(total / count) if count else float('nan')
+    def _reduce_device(self):
+        return torch.device('cuda', torch.cuda.current_device()) if torch.distributed.get_backend() == 'nccl' else torch.device('cpu')
     @property
     def name(self): return self._name
 
@@ -173,6 +187,11 @@ class DistillStudent(nn.Module):
     def forward(self, *x): return self.student(*x)
 
 def has_state(m: nn.Module): return any(True for _ in m.parameters()) or any(True for _ in m.buffers())
+
+def unwrap_model(m: nn.Module) -> nn.Module:
+    "`m` without `DistributedDataParallel`/`DataParallel` wrappers."
+    while isinstance(m, (nn.parallel.DistributedDataParallel, nn.DataParallel)): m = m.module
+    return m
 
 # %% ../nbs/00_core.ipynb #4746eafb
 def in_validation_context(learn) -> bool:
@@ -190,6 +209,7 @@ class Distill(Callback):
                  ce_weight: float = 1.0,  # weight of the learner's own loss_func (the task loss)
                  check_finite: bool = True, # raise if teacher outputs contain NaN/inf (checks every batch)
                  valid_teacher: bool | None = None, # run the teacher in validation too (default: if a metric needs it)
+                 compile: bool | dict = False, # `torch.compile` the student and teacher in place (a dict: its keyword arguments)
                  **term_weights):         # `<term.name>_weight=...` overrides a term's default weight
         if not terms: raise ValueError("Distill needs at least one DistillTerm, e.g. Distill(teacher, KD(T=4))")
         for i, term in enumerate(terms):
@@ -208,20 +228,26 @@ class Distill(Callback):
         if not (teacher is None or isinstance(teacher, (nn.Module, CachedTeacher))):
             raise TypeError(f"teacher must be an nn.Module, a list of them or a CachedTeacher, got {type(teacher).__name__}")
         self.teacher, self.terms = teacher, list(terms)
-        self.check_finite, self.valid_teacher = check_finite, valid_teacher
+        if not isinstance(compile, (bool, dict)): raise TypeError(f"`compile` must be a bool or a dict of torch.compile arguments, got {compile!r}")
+        self.check_finite, self.valid_teacher, self.compile = check_finite, valid_teacher, compile
         self.metrics_ = [TermMetric(n) for n in names]
         self.teacher_pred, self.values = None, {}
 
     @property
     def student(self) -> nn.Module:
         "The bare student (without the `DistillStudent` wrapper, if any)."
-        m = self.learn.model
+        m = unwrap_model(self.learn.model)
         return m.student if isinstance(m, DistillStudent) else m
 
     def _wrap_student(self):
         "Put terms with parameters into `learn.model`, so the optimizer and `learn.save` see them."
         stateful = [t for t in self.terms if has_state(t)]
-        m = self.learn.model
+        m = unwrap_model(self.learn.model)
+        if m is not self.learn.model:
+            if stateful and not isinstance(m, DistillStudent):
+                raise RuntimeError("Distill must come before the distributed wrapper: create the Learner with "
+                                   "cbs=Distill(...) and call `learn.distrib_ctx()`/`to_distributed()` afterwards")
+            return False
         if not stateful or (isinstance(m, DistillStudent) and all(any(t is u for u in m.terms) for t in stateful)): return False
         self.learn.model = DistillStudent(self.student, stateful)
         return True
@@ -237,6 +263,7 @@ class Distill(Callback):
         self.learn.model.to(device)
         if isinstance(self.teacher, nn.Module): self.teacher.to(device).eval()
         if isinstance(self.teacher, CachedTeacher): self.teacher.check_dls(self.dls)
+        if self.compile: self._compile()
         self.run_valid_teacher = (self.valid_teacher if self.valid_teacher is not None
                                   else any(getattr(m, 'needs_teacher', False) for m in self.learn.metrics))
         self.in_validation = in_validation_context(self.learn)
@@ -245,6 +272,12 @@ class Distill(Callback):
             term.teardown()       # hooks left over by a fit that died with an exception (fastai skips after_fit)
             term.setup(self)
         self.learn.metrics = [m for m in self.learn.metrics if not isinstance(m, TermMetric)] + self.metrics_
+
+    def _compile(self):
+        "Compile the student and a module teacher in place (`nn.Module.compile`: names, `state_dict` and `learn.save` unchanged)."
+        kwargs = self.compile if isinstance(self.compile, dict) else {}
+        for m in (unwrap_model(self.learn.model), self.teacher):
+            if isinstance(m, nn.Module) and getattr(m, '_compiled_call_impl', None) is None: m.compile(**kwargs)
 
     def before_train(self):
         if isinstance(self.teacher, nn.Module): self.teacher.eval()
@@ -302,6 +335,160 @@ class Distill(Callback):
         d = dict(self.__dict__)
         d['teacher'], d['teacher_pred'], d['values'] = None, None, {}
         return d
+
+# %% ../nbs/00_core.ipynb #42e74931
+def state_checksum(state: dict) -> str:
+    "SHA-256 of a dict of tensors: names, dtypes, shapes and bytes."
+    h = hashlib.sha256()
+    for k in sorted(state):
+        v = state[k].detach().cpu().contiguous().reshape(-1)
+        h.update(f'{k}|{v.dtype}|{tuple(v.shape)}'.encode())
+        h.update(v.view(torch.uint8).numpy().tobytes() if v.numel() else b'')
+    return h.hexdigest()
+
+def atomic_save(obj, path: Path):
+    "`torch.save` to a temporary file next to `path`, then rename it into place."
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + '.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f: torch.save(obj, f); f.flush(); os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
+        raise
+
+@contextlib.contextmanager
+def file_lock(path: Path):
+    "Exclusive lock on `path.lock` while the block runs (other processes wait)."
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(str(path) + '.lock', 'w') as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try: yield
+        finally: fcntl.flock(f, fcntl.LOCK_UN)
+
+
+# %% ../nbs/00_core.ipynb #5b19aa18
+def _rng_state() -> dict:
+    "Every global random generator's state, in types `torch.load(weights_only=True)` accepts."
+    import numpy as np
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return dict(torch=torch.get_rng_state(), python=random.getstate(),
+                numpy=(kind, torch.from_numpy(keys.astype('int64')), pos, has_gauss, cached),
+                cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [])
+
+def _set_rng_state(s: dict):
+    import numpy as np
+    torch.set_rng_state(s['torch']); random.setstate(s['python'])
+    kind, keys, pos, has_gauss, cached = s['numpy']
+    np.random.set_state((kind, keys.numpy().astype('uint32'), pos, has_gauss, cached))
+    if s['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
+
+def _plain(o):
+    "`o` in plain types, recursively: lists for `L`s, `Tensor` for subclasses, numbers for NumPy scalars (`weights_only` loading accepts only plain containers)."
+    if isinstance(o, tuple): return tuple(_plain(v) for v in o)
+    if isinstance(o, (L, list)): return [_plain(v) for v in o]
+    if isinstance(o, dict): return {k: _plain(v) for k, v in o.items()}
+    if isinstance(o, Tensor): return o if type(o) is Tensor else o.detach().as_subclass(Tensor)   # fastai's TensorBase
+    if hasattr(o, 'item'): return o.item()   # NumPy scalars
+    return o
+
+def _tensor_shapes(model: nn.Module) -> dict:
+    return {k: list(v.shape) for k, v in model.state_dict().items()}
+
+class Checkpoint(Callback):
+    "Save what a run needs to continue exactly every `every` epochs; the same `fit` started again resumes from it."
+    order = 65   # after the Recorder (50) has stored the epoch, and after the callbacks whose state it restores
+    def __init__(self,
+                 fname: str = 'checkpoint',  # file name in `learn.path/learn.model_dir` (without `.pt`)
+                 every: int = 1,             # save after every `every`-th epoch (and after the last)
+                 resume: bool = True,        # resume from an existing checkpoint of this run (False: start afresh, overwrite)
+                 keep: bool = False):        # keep the file after the run completes (default: delete it)
+        if not (isinstance(every, int) and every >= 1): raise ValueError(f"`every` must be an int >= 1, got {every!r}")
+        if not (isinstance(fname, str) and fname): raise ValueError(f"`fname` must be a non-empty string, got {fname!r}")
+        self.fname, self.every, self.resume, self.keep = fname, every, resume, keep
+        self.start_epoch, self.resumed_from = 0, None
+
+    @property
+    def file(self) -> Path: return Path(self.learn.path) / self.learn.model_dir / f'{self.fname}.pt'
+
+    def _stateful_cbs(self) -> dict:
+        "Callbacks with a `state_dict`, by a name stable across runs (class name and position)."
+        cbs = [cb for cb in self.learn.cbs.sorted('order')   # (on the class: a Callback's attributes fall through to the learner)
+               if cb is not self and callable(getattr(type(cb), 'state_dict', None)) and callable(getattr(type(cb), 'load_state_dict', None))]
+        return {f'{type(cb).__name__}.{i}': cb for i, cb in enumerate(cbs)}
+
+    def state(self) -> dict:
+        "Everything saved after the current epoch."
+        rec = self.learn.recorder
+        return _plain(dict(
+            epoch=self.epoch, n_epoch=self.n_epoch, shapes=_tensor_shapes(unwrap_model(self.learn.model)),
+            model=unwrap_model(self.learn.model).state_dict(), opt=_plain(self.learn.opt.state_dict()),
+            rng=_rng_state(), dl_rng={k: dl.rng.getstate() for k, dl in zip(('train', 'valid'), self.dls.loaders[:2])},
+            recorder=dict(values=[list(v) for v in rec.values], losses=[float(v) for v in rec.losses],
+                          lrs=[float(v) for v in rec.lrs], iters=list(rec.iters),
+                          smooth=(rec.smooth_loss.count, rec.smooth_loss.val.detach().cpu())),
+            train_iter=self.learn.train_iter,
+            callbacks={k: cb.state_dict() for k, cb in self._stateful_cbs().items()}))
+
+    def _load(self) -> dict:
+        try: s = torch.load(self.file, map_location='cpu', weights_only=True)
+        except Exception as e:
+            raise ValueError(f"checkpoint {self.file} is unreadable ({type(e).__name__}); delete it or pass "
+                             f"Checkpoint(resume=False) to start afresh") from e
+        if not isinstance(s, dict) or state_checksum(s.get('model', {})) != s.get('checksum'):
+            raise ValueError(f"checkpoint {self.file} fails its checksum (corrupted?); delete it or pass Checkpoint(resume=False)")
+        problem = (f"it is of a {s['n_epoch']}-epoch run, this fit has {self.n_epoch} epochs" if s['n_epoch'] != self.n_epoch else
+                   "its model has other tensors (names or shapes)" if s['shapes'] != _tensor_shapes(unwrap_model(self.learn.model)) else
+                   f"its callbacks with state are {sorted(s['callbacks'])}, this learner's are {sorted(self._stateful_cbs())}"
+                   if sorted(s['callbacks']) != sorted(self._stateful_cbs()) else None)
+        if problem: raise ValueError(f"checkpoint {self.file} is not of this run: {problem}; use another `fname` or "
+                                     f"Checkpoint(resume=False) to start afresh")
+        return s
+
+    def _restore(self, s: dict):
+        unwrap_model(self.learn.model).load_state_dict(s['model'])
+        if self.learn.opt is None: self.learn.create_opt()
+        self.learn.opt.load_state_dict(dict(state=s['opt']['state'], hypers=L(s['opt']['hypers'])))
+        _set_rng_state(s['rng'])
+        for k, dl in zip(('train', 'valid'), self.dls.loaders[:2]): dl.rng.setstate(s['dl_rng'][k])
+        rec, r = self.learn.recorder, s['recorder']
+        rec.values, rec.losses, rec.lrs, rec.iters = [L(v) for v in r['values']], [torch.tensor(v) for v in r['losses']], r['lrs'], r['iters']
+        rec.smooth_loss.count, rec.smooth_loss.val = r['smooth'][0], r['smooth'][1].to(rec.smooth_loss.val.device)
+        self.learn.train_iter = s['train_iter']
+        for k, cb in self._stateful_cbs().items(): cb.load_state_dict(s['callbacks'][k])
+
+    def before_fit(self):
+        self.start_epoch, self.resumed_from, self.skipping = 0, None, False
+        if in_validation_context(self.learn) or not self.resume or not self.file.exists(): return
+        s = self._load()
+        self._restore(s)
+        self.start_epoch = self.resumed_from = s['epoch'] + 1
+
+    def before_epoch(self):
+        if self.epoch < self.start_epoch:             # done before the interruption: skip it, quietly
+            if not self.skipping: self.skipping, self._logger = True, self.learn.logger
+            self.learn.logger = noop
+            raise CancelEpochException
+        if self.skipping: self.skipping, self.learn.logger = False, self._logger
+
+    def after_epoch(self):
+        if self.epoch < self.start_epoch:             # the Recorder logged an empty row for the skipped epoch
+            self.learn.recorder.values.pop(); self.learn.recorder.iters.pop(); return
+        last = self.epoch == self.n_epoch - 1
+        if (self.epoch + 1) % self.every and not last: return
+        if rank_distrib(): return
+        s = self.state()
+        s['checksum'] = state_checksum(s['model'])
+        atomic_save(s, self.file)
+
+    def after_fit(self):
+        if self.skipping: self.skipping, self.learn.logger = False, self._logger
+        if (not self.keep and not rank_distrib() and not in_validation_context(self.learn)
+                and self.epoch == self.n_epoch - 1 and self.file.exists()):
+            self.file.unlink()
+
 
 # %% ../nbs/00_core.ipynb #936a1e53
 @dataclass

@@ -13,13 +13,13 @@ from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.callback.schedule import fit_one_cycle  # patches Learner
 from fastai.torch_core import set_seed, default_device
-from .core import CachedTeacher
+from .core import CachedTeacher, state_checksum, atomic_save, file_lock
 from .data import get_dls, has_random_tfms
 from .models import get_model
 
 # %% auto #0
-__all__ = ['RECIPE_VERSION', 'SPARSE_FILL', 'train_learner', 'predict_logits', 'cache_dir', 'state_checksum', 'recipe_key',
-           'atomic_save', 'file_lock', 'load_checked', 'get_teacher', 'TeacherCache']
+__all__ = ['RECIPE_VERSION', 'SPARSE_FILL', 'train_learner', 'predict_logits', 'cache_dir', 'recipe_key', 'load_checked',
+           'get_teacher', 'TeacherCache']
 
 # %% ../nbs/06_teachers.ipynb #3354f7b6
 def train_learner(model: nn.Module, dls, epochs: int = 5, lr: float = 1e-2, cbs=(), metrics=(accuracy,),
@@ -52,36 +52,7 @@ def cache_dir() -> Path:
     "Where kdnb caches teachers: `$KDNB_CACHE`, default `~/.cache/kdnb`."
     return Path(os.environ.get('KDNB_CACHE', Path.home() / '.cache' / 'kdnb'))
 
-def state_checksum(state: dict) -> str:
-    "SHA-256 of a state dict's names, dtypes, shapes and bytes."
-    h = hashlib.sha256()
-    for k in sorted(state):
-        v = state[k].detach().cpu().contiguous().reshape(-1)
-        h.update(f'{k}|{v.dtype}|{tuple(v.shape)}'.encode())
-        h.update(v.view(torch.uint8).numpy().tobytes() if v.numel() else b'')
-    return h.hexdigest()
-
 def recipe_key(recipe: dict) -> str: return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
-
-def atomic_save(obj, path: Path):
-    "`torch.save` to a temporary file next to `path`, then rename it into place."
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + '.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f: torch.save(obj, f); f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
-        raise
-
-@contextlib.contextmanager
-def file_lock(path: Path):
-    "Exclusive lock on `path.lock` while the block runs (other processes wait)."
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(str(path) + '.lock', 'w') as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try: yield
-        finally: fcntl.flock(f, fcntl.LOCK_UN)
 
 def load_checked(path: Path, expected: dict) -> dict | None:
     "The verified contents of a cached file, or None (with a warning) if it is missing, corrupt or of another recipe."
