@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kdnb-installed
 
-.PHONY: setup bench test test-gpu lab export readme docs browser
+.PHONY: setup bench test test-gpu lab export readme docs browser sidebar
 
 setup: $(STAMP)
 
@@ -45,6 +45,10 @@ export: $(STAMP)
 	$(VENV)/bin/nbdev_export
 	$(VENV)/bin/nbdev_clean
 	$(PY) tools/make_readme.py
+
+# nbs/sidebar.yml (Quarto's sidebar) after adding a notebook, without building the docs
+sidebar: $(STAMP)
+	$(PY) tools/write_sidebar.py
 
 # README.md is generated from nbs/index.ipynb (nbdev_readme needs Quarto, not installable here)
 readme: $(STAMP)

@@ -14,7 +14,7 @@ from fastcore.basics import store_attr
 from fastai.data.core import Datasets, DataLoaders
 from fastai.learner import Learner, Metric
 from fastai.callback.core import Callback, CancelEpochException
-from fastai.torch_core import rank_distrib
+from fastai.torch_core import rank_distrib, distrib_barrier
 from fastcore.basics import noop
 from fastcore.foundation import L
 from fastai.callback.fp16 import MixedPrecision
@@ -147,9 +147,18 @@ class DistillTerm(nn.Module):
 # %% ../nbs/00_core.ipynb #adc3cbca
 class TeacherEnsemble(nn.Module):
     "Average several teachers' probabilities; returns `log(mean_k softmax(t_k))`, valid logits."
-    def __init__(self, teachers): super().__init__(); self.teachers = nn.ModuleList(teachers)
+    def __init__(self, teachers):
+        super().__init__()
+        teachers = list(teachers)
+        if not teachers: raise ValueError("the teacher ensemble is empty: pass at least one nn.Module")
+        for i, m in enumerate(teachers):
+            if not isinstance(m, nn.Module): raise TypeError(f"teacher {i} of the ensemble must be an nn.Module, got {type(m).__name__}")
+        self.teachers = nn.ModuleList(teachers)
     def forward(self, *x):
-        logps = torch.stack([m(*x).float().log_softmax(-1) for m in self.teachers])
+        outs = [m(*x) for m in self.teachers]
+        shapes = [tuple(o.shape) for o in outs]
+        if len(set(shapes)) > 1: raise ValueError(f"class count differs between the ensemble's teachers: output shapes {shapes}")
+        logps = torch.stack([o.float().log_softmax(-1) for o in outs])
         return torch.logsumexp(logps, 0) - math.log(len(self.teachers))
 
 class CachedTeacher:
@@ -279,9 +288,18 @@ class Distill(Callback):
         for m in (unwrap_model(self.learn.model), self.teacher):
             if isinstance(m, nn.Module) and getattr(m, '_compiled_call_impl', None) is None: m.compile(**kwargs)
 
+    def _teacher_to_student_device(self):
+        "The teacher on the student's device (distributed training may move the student after `before_fit`)."
+        if isinstance(self.teacher, nn.Module):
+            dev = next(self.student.parameters(), torch.empty(0)).device
+            self.teacher.to(dev)
+
     def before_train(self):
+        self._teacher_to_student_device()
         if isinstance(self.teacher, nn.Module): self.teacher.eval()
         for m in self.metrics_: m.reset_epoch()
+
+    def before_validate(self): self._teacher_to_student_device()
 
     def before_batch(self): split_sample_idx(self.learn)
 
@@ -302,6 +320,8 @@ class Distill(Callback):
         if not (self.training or self.run_valid_teacher): return
         t = self._teacher_forward()
         s = self.pred
+        if not isinstance(t, Tensor):
+            raise TypeError(f"the teacher must return a logits tensor, got {type(t).__name__}: wrap it so that forward returns the logits")
         if t.shape[-1] != s.shape[-1]:
             raise ValueError(f"class count differs: the student outputs {s.shape[-1]} classes, the teacher {t.shape[-1]}")
         if t.shape != s.shape:
@@ -394,6 +414,10 @@ def _plain(o):
     if hasattr(o, 'item'): return o.item()   # NumPy scalars
     return o
 
+def _base_dl(dl):
+    "The fastai `DataLoader` that owns the shuffling generator (distributed training wraps it in a `DistributedDL`)."
+    return getattr(dl, 'dl', dl)
+
 def _tensor_shapes(model: nn.Module) -> dict:
     return {k: list(v.shape) for k, v in model.state_dict().items()}
 
@@ -425,7 +449,7 @@ class Checkpoint(Callback):
         return _plain(dict(
             epoch=self.epoch, n_epoch=self.n_epoch, shapes=_tensor_shapes(unwrap_model(self.learn.model)),
             model=unwrap_model(self.learn.model).state_dict(), opt=_plain(self.learn.opt.state_dict()),
-            rng=_rng_state(), dl_rng={k: dl.rng.getstate() for k, dl in zip(('train', 'valid'), self.dls.loaders[:2])},
+            rng=_rng_state(), dl_rng={k: _base_dl(dl).rng.getstate() for k, dl in zip(('train', 'valid'), self.dls.loaders[:2])},
             recorder=dict(values=[list(v) for v in rec.values], losses=[float(v) for v in rec.losses],
                           lrs=[float(v) for v in rec.lrs], iters=list(rec.iters),
                           smooth=(rec.smooth_loss.count, rec.smooth_loss.val.detach().cpu())),
@@ -452,7 +476,7 @@ class Checkpoint(Callback):
         if self.learn.opt is None: self.learn.create_opt()
         self.learn.opt.load_state_dict(dict(state=s['opt']['state'], hypers=L(s['opt']['hypers'])))
         _set_rng_state(s['rng'])
-        for k, dl in zip(('train', 'valid'), self.dls.loaders[:2]): dl.rng.setstate(s['dl_rng'][k])
+        for k, dl in zip(('train', 'valid'), self.dls.loaders[:2]): _base_dl(dl).rng.setstate(s['dl_rng'][k])
         rec, r = self.learn.recorder, s['recorder']
         rec.values, rec.losses, rec.lrs, rec.iters = [L(v) for v in r['values']], [torch.tensor(v) for v in r['losses']], r['lrs'], r['iters']
         rec.smooth_loss.count, rec.smooth_loss.val = r['smooth'][0], r['smooth'][1].to(rec.smooth_loss.val.device)
@@ -478,10 +502,11 @@ class Checkpoint(Callback):
             self.learn.recorder.values.pop(); self.learn.recorder.iters.pop(); return
         last = self.epoch == self.n_epoch - 1
         if (self.epoch + 1) % self.every and not last: return
-        if rank_distrib(): return
-        s = self.state()
-        s['checksum'] = state_checksum(s['model'])
-        atomic_save(s, self.file)
+        if not rank_distrib():
+            s = self.state()
+            s['checksum'] = state_checksum(s['model'])
+            atomic_save(s, self.file)
+        distrib_barrier()           # every process knows this epoch's checkpoint is on disk
 
     def after_fit(self):
         if self.skipping: self.skipping, self.learn.logger = False, self._logger
@@ -507,6 +532,7 @@ def register_method(name: str, make: Callable, paper: str = '', family: str = ''
     "Register a method under `name` (re-registering the same name replaces it)."
     if not (isinstance(name, str) and name.replace('_', '').replace('-', '').isalnum()):
         raise ValueError(f"method name must be letters, digits, '-' or '_', got {name!r}")
+    if name == 'all': raise ValueError("method name 'all' is reserved: `--methods all` selects every method")
     if not callable(make): raise TypeError(f"`make` must be callable, got {type(make).__name__}")
     METHODS[name] = m = Method(name, make, paper, family, module, idea)
     return m

@@ -59,12 +59,13 @@ class _Gather(Metric):
     needs_teacher = False
     def reset(self): self.s, self.t, self.y = [], [], []
     def accumulate(self, learn):
-        self.s.append(learn.pred.detach().float().cpu()); self.y.append(learn.yb[0].detach().cpu())
+        # `learn.to_detach` gathers all processes' batches under distributed training (and drops the padding)
+        self.s.append(learn.to_detach(learn.pred.float())); self.y.append(learn.to_detach(learn.yb[0]))
         if self.needs_teacher:
             d = getattr(learn, 'distill', None)
             if d is None or d.teacher_pred is None:
                 raise ValueError(f"{type(self).__name__} needs a teacher: train with the `Distill` callback")
-            self.t.append(d.teacher_pred.detach().float().cpu())
+            self.t.append(learn.to_detach(d.teacher_pred.float()))
 
 class Agreement(_Gather):
     "Top-1 agreement between student and teacher on the validation set."

@@ -46,7 +46,8 @@ def predict_logits(model: nn.Module, dl) -> tuple[Tensor, Tensor]:
     return torch.cat(outs), torch.cat(ys)
 
 # %% ../nbs/06_teachers.ipynb #19146fe7
-RECIPE_VERSION = 1   # bump when the training recipe changes, so old cached teachers are not reused
+RECIPE_VERSION = 2   # bump when the training recipe changes, so old cached teachers are not reused
+                     # (2: the initial weights are seeded too; version 1 drew them from whatever RNG state the process had)
 
 def cache_dir() -> Path:
     "Where kdnb caches teachers: `$KDNB_CACHE`, default `~/.cache/kdnb`."
@@ -83,14 +84,18 @@ def get_teacher(arch: str = 'cnn-t',       # a `kdnb.models` preset or family
     "A trained teacher (eval mode), from the cache when a valid one exists; `teacher.kdnb_info` holds its recipe and accuracy."
     recipe = dict(arch=arch, dataset=dataset, seed=seed, epochs=epochs, n_train=n_train, noise=noise, lr=lr, bs=bs,
                   model_kwargs=model_kwargs, version=RECIPE_VERSION)
+    if not (isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1):
+        raise ValueError(f"`epochs` must be an int >= 1, got {epochs!r}")
     if label_smoothing: recipe['label_smoothing'] = label_smoothing   # only when set: plain teachers keep their cache key
     img = 28 if dataset == 'mnist' else 8
+    set_seed(seed, reproducible=True)                  # the initial weights are part of the recipe
     model = get_model(arch, img_size=img, **model_kwargs)
     path = cache_dir() / 'teachers' / f'{arch}-{dataset}-{recipe_key(recipe)}.pt'
     device = device or default_device()
     with (file_lock(path) if cache else contextlib.nullcontext()):
         obj = load_checked(path, recipe) if cache else None
-        if obj is None:
+        trained = obj is None
+        if trained:
             dls = get_dls(dataset, n_train=n_train, noise=noise, bs=bs, seed=seed, device=device)
             learn = train_learner(model, dls, epochs=epochs, lr=lr, seed=seed, quiet=quiet, label_smoothing=label_smoothing)
             logits, y = predict_logits(model, dls.valid)
@@ -99,7 +104,7 @@ def get_teacher(arch: str = 'cnn-t',       # a `kdnb.models` preset or family
                        valid_acc=(logits.argmax(-1) == y).double().mean().item())
             if cache: atomic_save(obj, path)
         else: model.load_state_dict(obj['state'])
-    model.kdnb_info = dict(recipe=recipe, valid_acc=obj['valid_acc'], path=str(path) if cache else None)
+    model.kdnb_info = dict(recipe=recipe, valid_acc=obj['valid_acc'], path=str(path) if cache else None, trained=trained)
     return model.to(device).eval()
 
 # %% ../nbs/06_teachers.ipynb #05e3892f
@@ -109,6 +114,16 @@ class TeacherCache(CachedTeacher):
     "Precomputed teacher logits (dense, or sparse top-k) addressed by sample index."
     def __init__(self, index: Tensor, n_classes: int, logits: Tensor | None = None, values: Tensor | None = None,
                  classes: Tensor | None = None, meta: dict | None = None):
+        n = len(index)
+        if logits is not None:
+            if values is not None or classes is not None: raise ValueError("give either `logits` (dense) or `values` and `classes` (top-k), not both")
+            if logits.ndim != 2 or logits.shape[0] != n:
+                raise ValueError(f"`logits` must have one row per index ({n}), got shape {tuple(logits.shape)}")
+            if logits.shape[1] != n_classes: raise ValueError(f"`n_classes` is {n_classes} but `logits` has {logits.shape[1]} columns")
+        elif values is None or classes is None:
+            raise ValueError("a TeacherCache needs `logits` (dense) or both `values` and `classes` (top-k)")
+        elif values.shape != classes.shape or values.ndim != 2 or values.shape[0] != n:
+            raise ValueError(f"`values` and `classes` must both be ({n}, k), got {tuple(values.shape)} and {tuple(classes.shape)}")
         self.index, self.n_classes, self.logits, self.values, self.classes = index.long(), n_classes, logits, values, classes
         self.meta = meta or {}
         self.pos = torch.full((int(self.index.max()) + 1,), -1, dtype=torch.long)
@@ -136,7 +151,8 @@ class TeacherCache(CachedTeacher):
                 outs.append(teacher(xb).float().cpu())
         logits = torch.cat(outs)
         n_classes = logits.shape[1]
-        meta = dict(fingerprint=getattr(dls, 'fingerprint', None),
+        meta = dict(fingerprint=getattr(dls, 'fingerprint', None), data=dict(getattr(dls, 'meta', {})),
+                    tfms=[type(t).__name__ for t in x_tfm],
                     teacher=state_checksum(teacher.state_dict()), k=k, n_classes=n_classes)
         if k is None: return cls(items, n_classes, logits=logits, meta=meta)
         if not (isinstance(k, int) and 1 <= k <= n_classes): raise ValueError(f"`k` must be an int in [1, {n_classes}], got {k}")
@@ -189,10 +205,34 @@ class TeacherCache(CachedTeacher):
         atomic_save(dict(state=state, checksum=state_checksum(state), meta=self.meta, n_classes=self.n_classes), Path(path))
 
     @classmethod
-    def load(cls, path):
-        "Read a cache written by `save`; refuse it if it is unreadable or fails its checksum."
+    def load(cls, path,
+             teacher: nn.Module | None = None, # if given, refuse a cache built from other teacher weights
+             dls=None):                        # if given, refuse a cache built for other data (see `check_dls`)
+        "Read a cache written by `save`; refuse it if it is unreadable, fails its checksum, or is of another teacher or data."
         try: obj = torch.load(path, map_location='cpu', weights_only=True)
         except Exception as e: raise ValueError(f"TeacherCache file {path} is unreadable ({type(e).__name__}): rebuild it") from e
-        if state_checksum(obj['state']) != obj.get('checksum'): raise ValueError(f"TeacherCache file {path} fails its checksum: rebuild it")
-        return cls(obj['state']['index'], obj['n_classes'], obj['state'].get('logits'), obj['state'].get('values'),
-                   obj['state'].get('classes'), obj['meta'])
+        if not isinstance(obj, dict) or state_checksum(obj.get('state', {})) != obj.get('checksum'):
+            raise ValueError(f"TeacherCache file {path} fails its checksum: rebuild it")
+        if 'index' not in obj['state'] or 'n_classes' not in obj:
+            raise ValueError(f"TeacherCache file {path} is not a TeacherCache (a cached teacher's weights?)")
+        cache = cls(obj['state']['index'], obj['n_classes'], obj['state'].get('logits'), obj['state'].get('values'),
+                    obj['state'].get('classes'), obj['meta'])
+        if teacher is not None and cache.meta.get('teacher') != state_checksum(teacher.state_dict()):
+            raise ValueError(f"TeacherCache file {path} was built from another teacher (its weights' checksum differs): rebuild it")
+        if dls is not None: cache.check_dls(dls)
+        return cache
+
+    @classmethod
+    def get(cls, path, teacher: nn.Module, dls, k: int | None = None, bs: int = 512):
+        "The cache at `path` if it was built from `teacher`, `dls` and `k`; otherwise build it and save it there (under a lock)."
+        path = Path(path)
+        with file_lock(path):
+            if path.exists():
+                try:
+                    cache = cls.load(path, teacher, dls)
+                    if cache.k == k: return cache
+                    warnings.warn(f"TeacherCache file {path} holds k={cache.k}, not k={k}; rebuilding it")
+                except ValueError as e: warnings.warn(f"{e}; rebuilding it")
+            cache = cls.build(teacher, dls, k=k, bs=bs)
+            cache.save(path)
+            return cache
