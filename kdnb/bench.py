@@ -14,11 +14,11 @@ from fastai.callback.core import Callback
 from fastai.torch_core import default_device
 from fastprogress.fastprogress import progress_bar
 import kdnb
-from .data import get_dls
-from .models import get_model, param_count
+from .data import DATASETS, get_dls, check_count, check_noise
+from .models import PRESETS, FAMILIES, get_model, param_count
 from .teachers import get_teacher, train_learner, predict_logits
 from .metrics import evaluate, gap_closed
-from .core import Method, METHODS, register_method, SampleIndex
+from .core import Method, METHODS, register_method, SampleIndex, check_positive
 
 # %% auto #0
 __all__ = ['CI_SIZE', 'FULL_SIZE', 'QUICK', 'load_methods', 'get_methods', 'BenchConfig', 'run_one', 'leaderboard',
@@ -60,6 +60,23 @@ class BenchConfig:
     bs: int = 64                    # batch size
     device: str | None = None       # default: CUDA when present
     out: str = 'bench-out'          # where results.json and leaderboard.png go
+
+    def __post_init__(self): self.check()
+    def check(self):
+        "Raise `ValueError`/`TypeError` naming a bad field now, before a teacher trains (`run_grid` checks again)."
+        if self.methods is not None: get_methods(self.methods)
+        if self.dataset not in DATASETS: raise ValueError(f"`dataset` must be one of {DATASETS}, got {self.dataset!r}")
+        for name in ('teacher', 'student'):
+            arch = getattr(self, name)
+            if arch not in PRESETS and arch not in FAMILIES:
+                raise ValueError(f"`{name}` must be a model preset {sorted(PRESETS)} or family {sorted(FAMILIES)}, got {arch!r}")
+        if self.n_train is not None: check_count(self.n_train, 'n_train')
+        check_noise(self.noise)
+        for name in ('epochs', 'teacher_epochs', 'bs'): check_count(getattr(self, name), name)
+        if not isinstance(self.seeds, (list, tuple)) or not self.seeds:
+            raise ValueError(f"`seeds` must be a non-empty list of ints, got {self.seeds!r}")
+        for i, s in enumerate(self.seeds): check_count(s, f'seeds[{i}]', low=0)
+        check_positive(self.lr, 'lr')
 
 def run_one(method: Method, teacher, cfg: BenchConfig, seed: int, t_valid: torch.Tensor) -> dict:
     "Train one student with `method` and `seed`; return its validation metrics and time per epoch."
@@ -115,8 +132,7 @@ def plot_leaderboard(runs: pd.DataFrame, teacher_acc: float, path=None):
 # %% ../nbs/07_bench.ipynb #4ccda47e
 def run_grid(methods: list[Method], cfg: BenchConfig, quiet: bool = False):
     "Train the cached teacher, then every method x seed of `cfg`; returns (runs DataFrame, teacher accuracy, teacher)."
-    if cfg.epochs < 1 or cfg.teacher_epochs < 1: raise ValueError("`epochs` and `teacher_epochs` must be >= 1")
-    if not cfg.seeds: raise ValueError("`seeds` must name at least one seed")
+    cfg.check()   # again: fields may have been changed since the config was made
     dev = cfg.device or default_device()
     if not quiet: print(f"teacher {cfg.teacher} on {cfg.dataset}: from the cache, or training ({cfg.teacher_epochs} epochs)")
     teacher = get_teacher(cfg.teacher, cfg.dataset, epochs=cfg.teacher_epochs, device=dev, quiet=quiet)
@@ -218,7 +234,7 @@ def parse_args(argv=None) -> tuple[BenchConfig, argparse.Namespace]:
     d = BenchConfig()
     p = argparse.ArgumentParser(prog='kdnb bench', description='Distillation leaderboard: every registered method vs the student alone.')
     p.add_argument('--methods', help="comma-separated method names, or 'all' (the default)")
-    p.add_argument('--dataset', choices=['mnist', 'digits'], default=None, help=f'default {d.dataset}')
+    p.add_argument('--dataset', choices=DATASETS, default=None, help=f'default {d.dataset}')
     p.add_argument('--epochs', type=int, help=f'student epochs (default {d.epochs})')
     p.add_argument('--seeds', type=int, help='number of seeds (0..n-1; default 3)')
     p.add_argument('--n-train', type=int, help='class-balanced training subset (default: all)')
@@ -232,17 +248,16 @@ def parse_args(argv=None) -> tuple[BenchConfig, argparse.Namespace]:
     p.add_argument('--quick', action='store_true', help='sub-minute smoke run (digits, 2 epochs, 1 seed)')
     p.add_argument('--list', action='store_true', help='list registered methods and exit')
     a = p.parse_args(argv)
+    for k in ('epochs', 'seeds', 'teacher_epochs', 'bs'):
+        v = getattr(a, k)
+        if v is not None and v < 1: p.error(f"--{k.replace('_', '-')} must be >= 1, got {v}")
     base = dict(QUICK) if a.quick else {}
     over = dict(dataset=a.dataset, epochs=a.epochs, n_train=a.n_train, teacher_epochs=a.teacher_epochs,
                 seeds=list(range(a.seeds)) if a.seeds is not None else None)
     base.update({k: v for k, v in over.items() if v is not None})
-    cfg = BenchConfig(methods=a.methods.split(',') if a.methods else None, teacher=a.teacher, student=a.student,
-                      lr=a.lr, bs=a.bs, out=a.out, device=a.device, **base)
-    try: get_methods(cfg.methods)
-    except ValueError as e: p.error(str(e))
-    for k in ('epochs', 'teacher_epochs', 'bs'):
-        if getattr(cfg, k) < 1: p.error(f"--{k.replace('_', '-')} must be >= 1, got {getattr(cfg, k)}")
-    if not cfg.seeds: p.error("--seeds must be >= 1")
+    try: cfg = BenchConfig(methods=a.methods.split(',') if a.methods else None, teacher=a.teacher, student=a.student,
+                           lr=a.lr, bs=a.bs, out=a.out, device=a.device, **base)
+    except (TypeError, ValueError) as e: p.error(str(e))   # argparse prints the usage and the message, exits 2
     return cfg, a
 
 def main(argv=None):

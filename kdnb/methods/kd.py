@@ -6,7 +6,7 @@
 from __future__ import annotations
 import torch
 from torch import Tensor
-from ..core import Distill, DistillTerm, KDBatch, check_positive, check_logits, register_method
+from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method
 from ..divergences import forward_kl
 
 # %% auto #0
@@ -32,6 +32,7 @@ class KD(DistillTerm):
 
 def kd_method(T: float = 4.0, ce_weight: float = 0.1, kd_weight: float = 0.9):
     "Callbacks factory for the bench: `Distill(teacher, KD(T), ce_weight, kd_weight)`."
+    KD(T); check_weight(ce_weight, 'ce_weight'); check_weight(kd_weight, 'kd_weight')   # fail now, not at the first batch
     return lambda teacher: [Distill(teacher, KD(T), ce_weight=ce_weight, kd_weight=kd_weight)]
 
 register_method('kd', kd_method(), paper='Hinton, Vinyals, Dean 2015', family='logit', module='kdnb.methods.kd',

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from fastai.losses import CrossEntropyLossFlat
-from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method, check_variant, VARIANTS
+from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, check_labels, register_method, check_variant, VARIANTS
 from .kd import KD, kd_loss
 
 # %% auto #0
@@ -55,6 +55,7 @@ def logitclip_ce(z: Tensor,              # student logits (N, C) or (N, ..., C)
     "Cross-entropy of the clipped logits, `CE(clip_logits(z, tau, p), y)`, averaged over the samples."
     check_positive(tau, 'tau'); check_p(p); check_variant(variant)
     check_logits(z, y=y, names=('z', 't', 'y'))
+    check_labels(y, z.shape[-1], why='LogitClip-CE is a cross-entropy with the labels')
     zc = clip_logits(z, tau, p, variant)
     return F.cross_entropy(zc.reshape(-1, zc.shape[-1]), y.reshape(-1))
 

@@ -93,7 +93,9 @@ def uskd_rank_score(s: Tensor,              # final (student) logits (N, C)
                     variant: str = 'paper', # 'paper': probabilities; 'code': the final head as log-probabilities
                    ) -> Tensor:
     "The score ranking the classes for `zipf_labels`: each head's probabilities divided by its non-target mass, summed."
-    if check_variant(variant) == 'paper':
+    check_variant(variant)
+    _check_labelled_logits(s, weak, y, 'weak')
+    if variant == 'paper':
         def ratio(z): return (z - _split_target(z, y)[1].logsumexp(-1, keepdim=True)).exp()   # p_c / (1 − p_y)
         return ratio(weak) + ratio(s)
     w, log_p = weak.softmax(-1), s.log_softmax(-1)

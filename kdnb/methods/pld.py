@@ -27,12 +27,11 @@ def pld_loss(s: Tensor,        # student logits (N, C), or (N, L, C)
             ) -> Tensor:
     "Plackett–Luce distillation: batch mean of the teacher-weighted negative log-likelihood of the teacher-optimal ranking."
     check_positive(T, 'T')
-    if y is None: raise TypeError("`y` (the targets) is required: PLD ranks the true label first")
     check_logits(s, t, y)
     C = s.shape[-1]
+    check_labels(y, C, why='PLD ranks the true label first')
     dt = compute_dtype(s, t)
     s, t, y = s.reshape(-1, C).to(dt), t.reshape(-1, C).to(dt), y.reshape(-1)
-    check_labels(y, C)
     pi = pld_ranking(t, y)
     s_pi = s.gather(-1, pi)
     alpha = torch.softmax(t / T, dim=-1).gather(-1, pi)

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import torch
 from torch import Tensor
-from ..core import Distill, DistillTerm, KDBatch, check_positive, check_logits, register_method, compute_dtype
+from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method, compute_dtype
 from ..divergences import forward_kl
 
 # %% auto #0
@@ -56,10 +56,12 @@ class WTTM(DistillTerm):
 
 def ttm_method(gamma: float = 0.1, ce_weight: float = 1.0, ttm_weight: float = 45.0):
     "Callbacks factory for the bench: `Distill(teacher, TTM(gamma), ce_weight, ttm_weight)`."
+    TTM(gamma); check_weight(ce_weight, 'ce_weight'); check_weight(ttm_weight, 'ttm_weight')   # fail now, not at the first batch
     return lambda teacher: [Distill(teacher, TTM(gamma), ce_weight=ce_weight, ttm_weight=ttm_weight)]
 
 def wttm_method(gamma: float = 0.2, ce_weight: float = 1.0, wttm_weight: float = 4.0):
     "Callbacks factory for the bench: `Distill(teacher, WTTM(gamma), ce_weight, wttm_weight)`."
+    WTTM(gamma); check_weight(ce_weight, 'ce_weight'); check_weight(wttm_weight, 'wttm_weight')   # fail now, not at the first batch
     return lambda teacher: [Distill(teacher, WTTM(gamma), ce_weight=ce_weight, wttm_weight=wttm_weight)]
 
 register_method('ttm', ttm_method(), paper='Zheng, Yang 2024', family='logit', module='kdnb.methods.ttm',

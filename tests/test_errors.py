@@ -1,0 +1,647 @@
+"""Clear errors (issue 5): a table of bad inputs for the core and every method family.
+
+The table `BAD` tries 603 bad inputs. Each row calls kdnb with one bad argument and asserts the exception type and a
+piece of the message that names the offending argument (e.g. "`T`"). The row's name starts with its family: a kdnb
+module (`core`, `divergences`, `features`, `teachers`, `data`, `bench`) or a registered method name (`kd`, `dkd`,
+...); `test_every_method_has_rows` fails when a registered method has no rows.
+
+Rows where kdnb does not (yet) give the right error keep their correct expectation and are strict xfails restricted
+to what happens today (`now`): the exception kdnb raises instead, `UNCLEAR` (right type, message does not name the
+argument) or `NO_ERROR`. Fixing the library turns them into XPASS failures: then drop `now` and `why` from the row.
+
+Devices are not checked by kdnb: losses leave mixed devices to torch (a clear RuntimeError, "Tensor on device cpu is
+not on the expected device meta!"), and `Distill`/`TeacherCache` move the teacher and its outputs to the data's
+device. So the table has no device rows (and this CPU-only suite could not build a CUDA tensor anyway).
+
+Everything is tiny (4 x 5 logits, an 8-feature synthetic dataset, nn.Linear teachers); nothing trains.
+"""
+from __future__ import annotations
+import contextlib, io, re, tempfile
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+import pytest
+import torch
+from torch import nn
+from fastai.learner import Learner
+from fastai.losses import CrossEntropyLossFlat
+
+from kdnb import bench
+from kdnb.bench import BenchConfig, get_methods, load_methods, run_grid, compare
+load_methods()   # every kdnb.methods.* module registers its method
+from kdnb.core import METHODS, Distill, CachedTeacher, KDBatch, register_method, synth_dls
+from kdnb.divergences import DIVERGENCES, get_divergence
+from kdnb.features import (as_names, get_layers, Taps, feature_shapes, ConvConnector, LinearConnector, make_connector,
+                           connectors_for, match_spatial, feature_mse_loss, FeatureMSE)
+from kdnb.teachers import TeacherCache, get_teacher, train_learner, atomic_save, state_checksum
+from kdnb.data import get_dls, load_arrays, split_idx, noisy_labels
+from kdnb.methods.kd import kd_loss, KD, kd_method
+from kdnb.methods.dkd import dkd_loss, dkd_parts, DKD, dkd_method
+from kdnb.methods.logit_std import zscore, lskd_loss, LSKD, Standardize, lskd_method
+from kdnb.methods.nkd import nkd_loss, nkd_parts, NKD, nkd_method, uskd_loss, uskd_parts, uskd_rank_score, USKD, uskd_method
+from kdnb.methods.ttm import ttm_loss, wttm_loss, TTM, WTTM, ttm_method, wttm_method
+from kdnb.methods.dts import dts_gap, dts_scale, dts_target, DTSKD, DynamicTemperature, dts_method
+from kdnb.methods.pld import pld_loss, PLD, pld_method
+from kdnb.methods.sinkd import sinkhorn_plan, sinkhorn_loss, SinKD, sinkd_method
+from kdnb.methods.dual_head import (binary_kl_loss, binary_kl_norm_loss, DualHeadStudent, DualHead, DualHeadKD,
+                                    align_gradients, GradAlign, dhkd_method)
+from kdnb.methods.ofa import ofa_weights, ofa_loss, OFA, ofa_method
+from kdnb.methods.logitclip import clip_logits, logitclip_ce, LogitClipLoss, LogitClip, LogitClipCE, logitclip_method, logitclip_ce_method
+from kdnb.methods.ls_compat import ls_loss, ls_kd_method, template_projection, diffusion_index, class_triplet, penultimate_features
+
+MODULE_FAMILIES = ('core', 'divergences', 'features', 'teachers', 'data', 'bench')
+NO_ERROR = pytest.fail.Exception   # what `pytest.raises` raises when the call raises nothing
+UNCLEAR = AssertionError           # the right exception type, but the message does not name the argument
+
+@dataclass
+class Bad:
+    "One bad input: `call()` must raise `exc` whose message contains `says`."
+    name: str                 # '<family>: <function> <what is wrong>' (also the pytest id)
+    call: Callable            # no arguments; builds everything it needs
+    exc: type                 # the exception type kdnb should raise
+    says: str                 # a substring of the message, naming the offending argument
+    now: type | None = None   # set for known defects: what fails today (an exception type, UNCLEAR or NO_ERROR)
+    why: str = ''             # the defect, for the xfail reason
+
+    @property
+    def family(self) -> str: return self.name.split(':')[0]
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tiny inputs. S, T: student and teacher logits (4 samples, 5 classes); Y: good labels. The others are each wrong
+# in one way.
+g = torch.Generator().manual_seed(0)
+S, T = torch.randn(4, 5, generator=g), torch.randn(4, 5, generator=g)
+Y = torch.tensor([0, 1, 2, 4])
+T_WIDE = torch.randn(4, 6, generator=g)          # teacher with 6 classes
+T_TALL = torch.randn(5, 5, generator=g)          # teacher with 5 samples
+S_INT = torch.randint(-3, 3, (4, 5), generator=g)  # integer "logits"
+Y_HIGH, Y_NEG = torch.tensor([0, 1, 2, 5]), torch.tensor([0, -1, 2, 3])
+Y_FLOAT, Y_SHORT = Y.float(), Y[:3]
+NAN, INF = float('nan'), float('inf')
+
+def tiny_net(width: int = 16, n_out: int = 4) -> nn.Sequential:
+    "An MLP on the 8 synthetic features with named layers `hidden`, `act`, `head`."
+    return nn.Sequential(OrderedDict(hidden=nn.Linear(8, width), act=nn.ReLU(), head=nn.Linear(width, n_out)))
+
+def fit_tiny(*cbs, student=None, dls=None):
+    "One epoch of a tiny Learner (8 features, 4 classes) with callbacks `cbs`: a bad input stops it at once."
+    learn = Learner(dls or synth_dls(n=64, bs=16), student or nn.Linear(8, 4), loss_func=CrossEntropyLossFlat(), cbs=list(cbs))
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
+
+def distill_fit(teacher, *terms, student=None, dls=None, **kwargs):
+    "`fit_tiny` with `Distill(teacher, *terms, **kwargs)`."
+    fit_tiny(Distill(teacher, *terms, **kwargs), student=student, dls=dls)
+
+def with_bias(value: float) -> nn.Linear:
+    "A teacher whose outputs are all `value` (NaN, inf)."
+    m = nn.Linear(8, 4)
+    with torch.no_grad(): m.bias.fill_(value)
+    return m
+
+class TupleTeacher(nn.Module):
+    "A teacher returning a tuple (as many library models do) instead of a logits tensor."
+    def __init__(self): super().__init__(); self.lin = nn.Linear(8, 4)
+    def forward(self, x): return (self.lin(x),)
+
+class ToLong(nn.Module):
+    "Round a teacher's outputs to integers (a teacher that returns class scores as int64)."
+    def forward(self, x): return x.round().long()
+
+class ZeroCache(CachedTeacher):
+    "A `CachedTeacher` that returns zeros and checks nothing about the data."
+    def lookup(self, idx, device=None): return torch.zeros(len(idx), 4, device=device)
+
+def synth_cache(n: int | None = None, logits=None) -> TeacherCache:
+    "A dense cache of a linear teacher over `synth_dls(n=64, with_idx=True)`; only its first `n` samples if given."
+    c = TeacherCache.build(nn.Linear(8, 4), synth_dls(n=64, bs=16, with_idx=True))
+    if logits is not None: c = TeacherCache(c.index, 4, logits=logits)
+    return c if n is None else TeacherCache(c.index[:n], 4, logits=c.logits[:n])
+
+def digits_model() -> nn.Module: return nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+
+def cache_for_other_data():
+    "Distill with a cache built on a 300-sample digits subset, on the full digits data (another fingerprint)."
+    cache = TeacherCache.build(digits_model(), get_dls('digits', n_train=300, with_idx=True, device='cpu'))
+    distill_fit(cache, KD(), student=digits_model(), dls=get_dls('digits', with_idx=True, device='cpu'))
+
+def load_file(write, **kwargs):
+    "`TeacherCache.load(path, **kwargs)` of a file that `write(path)` wrote."
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / 'cache.pt'
+        write(path)
+        TeacherCache.load(path, **kwargs)
+
+def tampered(path):
+    "A saved cache with one value changed after its checksum was taken."
+    synth_cache().save(path)
+    obj = torch.load(path, weights_only=True); obj['state']['logits'][0, 0] += 1; torch.save(obj, path)
+
+def teacher_checkpoint(path):
+    "A file laid out like `get_teacher`'s cached teachers (recipe, state, checksum), not like a TeacherCache."
+    state = nn.Linear(8, 4).state_dict()
+    atomic_save(dict(recipe={}, state=state, checksum=state_checksum(state), valid_acc=1.), path)
+
+def register_tmp(name, make=lambda teacher: []):
+    "`register_method`, leaving the registry as it was (a bad name that is accepted must not leak into other tests)."
+    before = dict(METHODS)
+    try: register_method(name, make)
+    finally: METHODS.clear(); METHODS.update(before)
+
+class CLIError(Exception): "What `kdnb bench` printed on stderr before exiting."
+
+def cli(*argv):
+    "`kdnb bench` argument parsing; argparse's exit becomes a `CLIError` carrying the printed message."
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err): bench.parse_args(list(argv))
+    except SystemExit as e: raise CLIError(err.getvalue()) from e
+
+# ---------------------------------------------------------------------------------------------------------------
+# Row makers for what many functions share. `f(s, t, y, **kw)` is the function under test with the usual argument
+# order (wrapped when its own order differs).
+
+def logit_rows(family: str, fname: str, f: Callable, t_name: str = 't') -> list[Bad]:
+    "Student/teacher logits of different class counts or shapes, integer logits, a 1-D student."
+    return [
+        Bad(f'{family}: {fname} class count s vs {t_name}', lambda: f(S, T_WIDE, Y), ValueError, 'class count differs'),
+        Bad(f'{family}: {fname} shape s vs {t_name}', lambda: f(S, T_TALL, Y), ValueError, 'shapes differ'),
+        Bad(f'{family}: {fname} integer s', lambda: f(S_INT, T, Y), TypeError, '`s` must be floating point'),
+        Bad(f'{family}: {fname} integer {t_name}', lambda: f(S, S_INT, Y), TypeError, f'`{t_name}` must be floating point'),
+        Bad(f'{family}: {fname} 1-D s', lambda: f(S[0], T[0], Y[0]), ValueError, '`s` must have shape'),
+    ]
+
+def label_rows(family: str, fname: str, f: Callable, y_name: str = 'y', now: dict | None = None) -> list[Bad]:
+    "Labels out of range (high, negative), float labels, labels of the wrong shape, and missing labels."
+    now = now or {}
+    cases = [('labels >= C', Y_HIGH, ValueError, f'`{y_name}` must hold class indices in [0, 5)'),
+             ('negative labels', Y_NEG, ValueError, f'`{y_name}` must hold class indices in [0, 5)'),
+             ('float labels', Y_FLOAT, TypeError, 'integer class indices'),
+             ('labels of wrong shape', Y_SHORT, ValueError, f'`{y_name}` must have shape'),
+             ('labels missing', None, ValueError, f'`{y_name}` (the labels) is required')]
+    return [Bad(f'{family}: {fname} {what}', lambda y=y: f(S, T, y), exc, says, *now.get(what, (None, '')))
+            for what, y, exc, says in cases]
+
+def number_rows(family: str, fname: str, f: Callable, bad: dict) -> list[Bad]:
+    "For each argument of `bad`, each bad value: `f(**{arg: value})` raises, naming the argument."
+    rows = []
+    for arg, values in bad.items():
+        for v in values:
+            exc = TypeError if isinstance(v, str) else ValueError
+            rows.append(Bad(f'{family}: {fname} {arg}={v!r}', lambda arg=arg, v=v: f(**{arg: v}), exc, f'`{arg}`'))
+    return rows
+
+def variant_row(family: str, fname: str, f: Callable) -> Bad:
+    return Bad(f'{family}: {fname} bad variant', lambda: f(variant='mdistiller'), ValueError,
+               "`variant` must be one of ('paper', 'code')")
+
+POSITIVE = [0, -1., NAN, INF, '4']   # bad values of a temperature or any argument that must be a finite number > 0
+WEIGHT = [-0.5, NAN, '1']            # bad values of a weight (a finite number >= 0)
+
+# ---------------------------------------------------------------------------------------------------------------
+# core: Distill's constructor, Distill inside a Learner, cached teachers, the method registry
+CORE = [
+    Bad('core: Distill without terms', lambda: Distill(nn.Linear(8, 4)), ValueError, 'at least one DistillTerm'),
+    Bad('core: Distill term not a DistillTerm', lambda: Distill(nn.Linear(8, 4), 'kd'), TypeError, 'term 0 must be a DistillTerm'),
+    Bad('core: Distill duplicate term names', lambda: Distill(nn.Linear(8, 4), KD(), KD()), ValueError, 'term names must be unique'),
+    Bad('core: Distill unknown weight keyword', lambda: Distill(nn.Linear(8, 4), KD(), dkd_weight=1.), TypeError, "unknown keyword(s) ['dkd_weight']"),
+    Bad('core: Distill negative term weight', lambda: Distill(nn.Linear(8, 4), KD(), kd_weight=-1.), ValueError, '`kd_weight`'),
+    Bad('core: Distill string term weight', lambda: Distill(nn.Linear(8, 4), KD(), kd_weight='0.9'), TypeError, '`kd_weight` must be a number'),
+    Bad('core: Distill NaN ce_weight', lambda: Distill(nn.Linear(8, 4), KD(), ce_weight=NAN), ValueError, '`ce_weight`'),
+    Bad('core: Distill negative ce_weight', lambda: Distill(nn.Linear(8, 4), KD(), ce_weight=-0.1), ValueError, '`ce_weight`'),
+    Bad('core: Distill teacher is a path', lambda: Distill('teacher.pt', KD()), TypeError, 'teacher must be an nn.Module'),
+    Bad('core: Distill no teacher for a teacher term', lambda: Distill(None, KD()), ValueError, "term(s) ['kd'] need a teacher"),
+    Bad('core: Distill empty teacher ensemble', lambda: Distill([], KD()), ValueError, 'teacher'),
+    Bad('core: Distill ensemble with a non-module', lambda: Distill([nn.Linear(8, 4), 'teacher.pt'], KD()), TypeError, 'teacher'),
+    # inside a Learner: the errors appear at the first batch (or in before_fit)
+    Bad('core: fit teacher class count != student', lambda: distill_fit(nn.Linear(8, 5), KD()), ValueError,
+        'class count differs: the student outputs 4 classes, the teacher 5'),
+    Bad('core: fit teacher shape != student', lambda: distill_fit(nn.Sequential(nn.Linear(8, 4), nn.Unflatten(1, (1, 4))), KD()),
+        ValueError, 'teacher output shape (16, 1, 4) differs from student output shape (16, 4)'),
+    Bad('core: fit NaN teacher outputs', lambda: distill_fit(with_bias(NAN), KD()), ValueError, 'NaN or inf'),
+    Bad('core: fit inf teacher outputs', lambda: distill_fit(with_bias(INF), KD()), ValueError, 'NaN or inf'),
+    Bad('core: fit integer teacher outputs', lambda: distill_fit(nn.Sequential(nn.Linear(8, 4), ToLong()), KD()),
+        TypeError, '`t` must be floating point'),
+    Bad('core: fit teacher returns a tuple', lambda: distill_fit(TupleTeacher(), KD()), TypeError, 'teacher'),
+    Bad('core: fit ensemble teachers of different class counts', lambda: distill_fit([nn.Linear(8, 4), nn.Linear(8, 5)], KD()),
+        ValueError, 'class count differs'),
+    Bad('core: fit TeacherCache, data without sample indices', lambda: distill_fit(synth_cache(), KD()), ValueError,
+        'needs sample indices'),
+    Bad('core: fit CachedTeacher, data without sample indices', lambda: distill_fit(ZeroCache(), KD()), ValueError,
+        'a CachedTeacher needs sample indices'),
+    Bad('core: fit TeacherCache not covering the data', lambda: distill_fit(synth_cache(n=10), KD(), dls=synth_dls(n=64, bs=16, with_idx=True)),
+        ValueError, 'does not cover the dataset'),
+    Bad('core: fit TeacherCache built for other data', cache_for_other_data, ValueError, 'built for other data'),
+    Bad('core: fit TeacherCache with NaN outputs', lambda: distill_fit(synth_cache(logits=torch.full((64, 4), NAN)), KD(),
+                                                                   dls=synth_dls(n=64, bs=16, with_idx=True)), ValueError, 'NaN or inf'),
+    Bad('core: fit TeacherCache on augmented data', lambda: distill_fit(TeacherCache.build(digits_model(), get_dls('digits', with_idx=True, device='cpu')),
+                                                                     KD(), student=digits_model(),
+                                                                     dls=get_dls('digits', with_idx=True, augment=True, device='cpu')),
+        ValueError, 'randomly augmented'),
+    # the registry
+    Bad('core: register_method name with a space', lambda: register_tmp('my method'), ValueError, 'method name'),
+    Bad('core: register_method empty name', lambda: register_tmp(''), ValueError, 'method name'),
+    Bad('core: register_method name not a string', lambda: register_tmp(42), ValueError, 'method name'),
+    Bad('core: register_method make not callable', lambda: register_tmp('x', 'kd'), TypeError, '`make` must be callable'),
+    Bad("core: register_method reserved name 'all'", lambda: register_tmp('all'), ValueError, 'all'),
+]
+
+# ---------------------------------------------------------------------------------------------------------------
+# divergences: every divergence gets the same rows, then the skew / beta / variant parameters
+def divergence_rows(name: str, fn: Callable) -> list[Bad]:
+    f = lambda s, t, y=None, **kw: fn(s, t, **kw)
+    rows = logit_rows('divergences', name, f)
+    rows += number_rows('divergences', name, lambda **kw: fn(S, T, **kw), {'T': [0, -1., NAN, INF, '1']})
+    rows += [Bad(f'divergences: {name} float mask', lambda: fn(S, T, mask=torch.ones(4)), TypeError, '`mask` must be a bool tensor'),
+             Bad(f'divergences: {name} mask of wrong shape', lambda: fn(S, T, mask=torch.ones(4, 5, dtype=torch.bool)), ValueError,
+                 '`mask` must have shape (4,)'),
+             Bad(f'divergences: {name} mask not a tensor', lambda: fn(S, T, mask=[True] * 4), TypeError, '`mask` must be a bool tensor'),
+             Bad(f'divergences: {name} bad reduction', lambda: fn(S, T, reduction='mean'), ValueError,
+                 "`reduction` must be one of ('batchmean', 'sum', 'none')")]
+    return rows
+
+DIV = [r for name, fn in DIVERGENCES.items() for r in divergence_rows(name, fn)]
+for name in ('skew_kl', 'skew_rkl'):
+    fn = DIVERGENCES[name]
+    DIV += [Bad(f'divergences: {name} alpha=1', lambda fn=fn: fn(S, T, alpha=1.), ValueError, '`alpha` must be a number in [0, 1)'),
+            Bad(f'divergences: {name} alpha<0', lambda fn=fn: fn(S, T, alpha=-0.1), ValueError, '`alpha` must be a number in [0, 1)'),
+            Bad(f'divergences: {name} alpha string', lambda fn=fn: fn(S, T, alpha='0.1'), TypeError, '`alpha` must be a number')]
+for name in ('forward_kl', 'skew_kl', 'skew_rkl'):
+    DIV.append(variant_row('divergences', name, lambda fn=DIVERGENCES[name], **kw: fn(S, T, **kw)))
+DIV += [Bad('divergences: generalized_jsd beta>1', lambda: DIVERGENCES['generalized_jsd'](S, T, beta=1.5), ValueError,
+            '`beta` must be a number in [0, 1]'),
+        Bad('divergences: generalized_jsd beta NaN', lambda: DIVERGENCES['generalized_jsd'](S, T, beta=NAN), ValueError, '`beta`'),
+        Bad('divergences: get_divergence unknown name', lambda: get_divergence('kl'), ValueError, "unknown divergence 'kl'")]
+
+# ---------------------------------------------------------------------------------------------------------------
+# features: layer names, connectors, feature shapes (pure functions, then inside a Learner)
+NET = nn.Sequential(OrderedDict(conv=nn.Conv2d(1, 4, 3), act=nn.ReLU(), head=nn.Sequential(nn.Flatten(), nn.Linear(4, 2))))
+
+FEAT = [
+    Bad('features: get_layers unknown name', lambda: get_layers(NET, 'cnov'), ValueError, "no layer 'cnov' in the model"),
+    Bad('features: get_layers unknown name suggests', lambda: get_layers(NET, 'cnov'), ValueError, "closest names: ['conv']"),
+    Bad('features: get_layers model not a module', lambda: get_layers('net', 'conv', 'student'), TypeError, 'the student must be an nn.Module'),
+    Bad('features: as_names empty list', lambda: as_names([]), ValueError, 'at least one layer name'),
+    Bad('features: as_names non-string name', lambda: as_names(['conv', 0]), TypeError, 'layer names must be strings'),
+    Bad('features: as_names a number', lambda: as_names(3), TypeError, 'layer names must be a string or a list'),
+    Bad('features: Taps unknown name', lambda: Taps(NET, 'nope', what='teacher'), ValueError, "no layer 'nope' in the teacher"),
+    Bad('features: feature_shapes unknown name', lambda: feature_shapes(NET, 'akt', torch.randn(1, 1, 3, 3)), ValueError, "no layer 'akt'"),
+    Bad('features: ConvConnector c_in=0', lambda: ConvConnector(0, 16), ValueError, '`c_in` must be a positive int'),
+    Bad('features: ConvConnector c_out float', lambda: ConvConnector(4, 2.5), ValueError, '`c_out` must be a positive int'),
+    Bad('features: LinearConnector d_out float', lambda: LinearConnector(16, 6.5), ValueError, '`d_out` must be a positive int'),
+    Bad('features: LinearConnector d_in negative', lambda: LinearConnector(-1, 4), ValueError, '`d_in` must be a positive int'),
+    Bad('features: make_connector ranks differ', lambda: make_connector((2, 4, 8, 8), (2, 16)), ValueError, 'differ in rank'),
+    Bad('features: make_connector sequence lengths differ', lambda: make_connector((2, 5, 16), (2, 7, 64)), ValueError,
+        'differ outside the last dimension'),
+    Bad('features: make_connector rank 1', lambda: make_connector((2,), (2,)), ValueError, 'no connector for features of rank 1'),
+    Bad('features: connectors_for unpaired layers', lambda: connectors_for(tiny_net(), tiny_net(), ['hidden', 'act'], ['hidden'], torch.randn(2, 8)),
+        ValueError, '2 student layers but 1 teacher layers'),
+    Bad('features: match_spatial not 4-D', lambda: match_spatial(torch.randn(2, 3), torch.randn(2, 3, 4, 4)), ValueError,
+        'needs (N, C, H, W) maps'),
+    Bad('features: feature_mse_loss shapes differ', lambda: feature_mse_loss(torch.randn(2, 3), torch.randn(2, 4)), ValueError,
+        'feature pair 0: shapes differ'),
+    Bad('features: feature_mse_loss unpaired', lambda: feature_mse_loss([torch.randn(2, 3)], []), ValueError,
+        'need as many student as teacher features'),
+    Bad('features: FeatureMSE negative weight', lambda: FeatureMSE('act', 'act', weight=-1.), ValueError, '`weight` must be a finite number >= 0'),
+    Bad('features: FeatureMSE unpaired layers', lambda: FeatureMSE(['hidden', 'act'], 'act'), ValueError, '2 student layers'),
+    Bad('features: FeatureMSE one connector for two pairs', lambda: FeatureMSE(['hidden', 'act'], ['hidden', 'act'], nn.Linear(16, 32)),
+        ValueError, 'one connector given for 2 layer pairs'),
+    Bad('features: FeatureMSE connector count', lambda: FeatureMSE('act', 'act', [None, None]), ValueError, '2 connectors for 1 layer pairs'),
+    Bad('features: FeatureMSE connector not a module', lambda: FeatureMSE('act', 'act', [torch.relu]), TypeError,
+        'connector 0 must be an nn.Module or None'),
+    Bad('features: FeatureMSE called outside Distill', lambda: FeatureMSE('act', 'act')(None), RuntimeError, 'no hooks installed'),
+    Bad('features: fit unknown student layer', lambda: distill_fit(tiny_net(32), FeatureMSE('akt', 'act'), student=tiny_net()), ValueError,
+        "no layer 'akt' in the student"),
+    Bad('features: fit unknown teacher layer', lambda: distill_fit(tiny_net(32), FeatureMSE('act', 'layer2.conv'), student=tiny_net()),
+        ValueError, "no layer 'layer2.conv' in the teacher"),
+    Bad('features: fit feature shapes differ, no connector', lambda: distill_fit(tiny_net(32), FeatureMSE('act', 'act'), student=tiny_net()),
+        ValueError, "student layer 'act' gives (16, 16), teacher layer 'act' gives (16, 32); pass a connector for this pair"),
+    Bad('features: fit connector of the wrong size', lambda: distill_fit(tiny_net(32), FeatureMSE('act', 'act', nn.Linear(16, 24)), student=tiny_net()),
+        ValueError, 'the connector must output the teacher feature\'s shape'),
+    Bad('features: fit feature term with a cached teacher', lambda: distill_fit(ZeroCache(), FeatureMSE('act', 'act'), student=tiny_net(),
+                                                                              dls=synth_dls(n=64, bs=16, with_idx=True)),
+        TypeError, "term 'feat_mse' reads teacher features, so the teacher must be an nn.Module"),
+    Bad('features: Distill negative feature weight', lambda: Distill(tiny_net(), FeatureMSE('act', 'act'), feat_mse_weight=-1.), ValueError,
+        '`feat_mse_weight`'),
+]
+
+# ---------------------------------------------------------------------------------------------------------------
+# teachers: get_teacher, train_learner, TeacherCache (build, lookup, load, constructor). cache=False: nothing is written.
+TEACH = [
+    Bad('teachers: get_teacher unknown arch', lambda: get_teacher('vit-t', 'digits', cache=False, device='cpu'), ValueError, "unknown arch 'vit-t'"),
+    Bad('teachers: get_teacher unknown dataset', lambda: get_teacher('mlp-s', 'cifar10', cache=False, device='cpu'), ValueError,
+        "unknown dataset 'cifar10'"),
+    Bad('teachers: get_teacher label_smoothing=1', lambda: get_teacher('mlp-s', 'digits', label_smoothing=1., cache=False, device='cpu'),
+        ValueError, '`label_smoothing`'),
+    Bad('teachers: get_teacher noise=1.5', lambda: get_teacher('mlp-s', 'digits', noise=1.5, cache=False, device='cpu'), ValueError, '`noise`'),
+    Bad('teachers: get_teacher epochs=0', lambda: get_teacher('mlp-s', 'digits', epochs=0, cache=False, device='cpu'), ValueError, '`epochs`'),
+    Bad('teachers: train_learner label_smoothing=1', lambda: train_learner(nn.Linear(8, 4), synth_dls(n=64), label_smoothing=1.), ValueError,
+        '`label_smoothing`'),
+    Bad('teachers: train_learner label_smoothing<0', lambda: train_learner(nn.Linear(8, 4), synth_dls(n=64), label_smoothing=-0.1), ValueError,
+        '`label_smoothing`'),
+    Bad('teachers: TeacherCache.build k=0', lambda: TeacherCache.build(nn.Linear(8, 4), synth_dls(n=64, with_idx=True), k=0), ValueError,
+        '`k` must be an int in [1, 4]'),
+    Bad('teachers: TeacherCache.build k > classes', lambda: TeacherCache.build(nn.Linear(8, 4), synth_dls(n=64, with_idx=True), k=5), ValueError,
+        '`k` must be an int in [1, 4]'),
+    Bad('teachers: TeacherCache.build k float', lambda: TeacherCache.build(nn.Linear(8, 4), synth_dls(n=64, with_idx=True), k=2.5), ValueError,
+        '`k` must be an int'),
+    Bad('teachers: TeacherCache.build on augmented data', lambda: TeacherCache.build(digits_model(), get_dls('digits', augment=True, device='cpu')),
+        ValueError, 'without random augmentation'),
+    Bad('teachers: TeacherCache.lookup unknown index', lambda: synth_cache().lookup(torch.tensor([5000])), ValueError, 'not in this TeacherCache'),
+    Bad('teachers: TeacherCache.lookup index in a gap', lambda: TeacherCache(torch.tensor([0, 2, 4]), 4, logits=torch.randn(3, 4)).lookup(torch.tensor([1])),
+        ValueError, 'sample indices [1] are not in this TeacherCache'),
+    Bad('teachers: TeacherCache.load not a torch file', lambda: load_file(lambda p: p.write_bytes(b'not a cache')), ValueError, 'unreadable'),
+    Bad('teachers: TeacherCache.load tampered file', lambda: load_file(tampered), ValueError, 'fails its checksum'),
+    Bad('teachers: TeacherCache.load missing file', lambda: load_file(lambda p: None), ValueError, 'unreadable (FileNotFoundError)'),
+    Bad('teachers: TeacherCache.load a dict that is not a cache', lambda: load_file(lambda p: torch.save({'a': 1}, p)), ValueError,
+        'TeacherCache file'),
+    Bad('teachers: TeacherCache.load a cached teacher', lambda: load_file(teacher_checkpoint), ValueError, 'TeacherCache file'),
+    Bad('teachers: TeacherCache.load for another teacher', lambda: load_file(lambda p: synth_cache().save(p), teacher=nn.Linear(8, 4)),
+        ValueError, 'was built from another teacher'),
+    Bad('teachers: TeacherCache logits rows != index', lambda: TeacherCache(torch.arange(5), 4, logits=torch.randn(4, 4)), ValueError,
+        '`logits`'),
+    Bad('teachers: TeacherCache logits classes != n_classes', lambda: TeacherCache(torch.arange(5), 4, logits=torch.randn(5, 3)), ValueError,
+        '`n_classes`'),
+    Bad('teachers: TeacherCache without outputs', lambda: TeacherCache(torch.arange(5), 4), ValueError, '`logits`'),
+]
+
+# ---------------------------------------------------------------------------------------------------------------
+# data
+DATA = [
+    Bad('data: get_dls unknown dataset', lambda: get_dls('cifar10', device='cpu'), ValueError, "unknown dataset 'cifar10'"),
+    Bad('data: load_arrays unknown dataset', lambda: load_arrays('fashion'), ValueError, "unknown dataset 'fashion'"),
+    Bad('data: get_dls n_train=0', lambda: get_dls('digits', n_train=0, device='cpu'), ValueError, '`n_train` must be in [1, 1438]'),
+    Bad('data: get_dls n_train too large', lambda: get_dls('digits', n_train=5000, device='cpu'), ValueError, '`n_train` must be in [1, 1438]'),
+    Bad('data: get_dls n_train float', lambda: get_dls('digits', n_train=100.5, device='cpu'), TypeError, '`n_train`'),
+    Bad('data: get_dls noise=1', lambda: get_dls('digits', noise=1., device='cpu'), ValueError, '`noise` must be in [0, 1)'),
+    Bad('data: get_dls noise<0', lambda: get_dls('digits', noise=-0.1, device='cpu'), ValueError, '`noise` must be in [0, 1)'),
+    Bad('data: get_dls noise string', lambda: get_dls('digits', noise='0.1', device='cpu'), TypeError, '`noise`'),
+    Bad('data: get_dls valid_pct=0', lambda: get_dls('digits', valid_pct=0, device='cpu'), ValueError, '`valid_pct` must be in (0, 1)'),
+    Bad('data: get_dls valid_pct=1', lambda: get_dls('digits', valid_pct=1., device='cpu'), ValueError, '`valid_pct` must be in (0, 1)'),
+    Bad('data: get_dls bs=0', lambda: get_dls('digits', bs=0, device='cpu'), ValueError, '`bs`'),
+    Bad('data: split_idx n_train negative', lambda: split_idx(Y, n_train=-1), ValueError, '`n_train`'),
+    Bad('data: noisy_labels noise=1', lambda: noisy_labels(Y, [0, 1], 1., 5), ValueError, '`noise`'),
+]
+
+# ---------------------------------------------------------------------------------------------------------------
+# bench: the config, the method names, the CLI. The run_grid rows use the smallest setting in case they stop failing.
+SMALL = dict(dataset='digits', teacher='mlp-s', student='mlp-s', teacher_epochs=1, methods=['none'])
+BENCH = [
+    Bad('bench: get_methods unknown name', lambda: get_methods(['kd', 'nope']), ValueError, "unknown method(s) ['nope']"),
+    Bad('bench: bench unknown method', lambda: bench.bench(methods=['nope'], quiet=True), ValueError, "unknown method(s) ['nope']"),
+    Bad('bench: run_grid epochs=0', lambda: run_grid([], BenchConfig(**{**SMALL, 'epochs': 0}), quiet=True), ValueError, '`epochs`'),
+    Bad('bench: run_grid no seeds', lambda: run_grid([], BenchConfig(**{**SMALL, 'seeds': []}), quiet=True), ValueError, '`seeds`'),
+    Bad('bench: compare out without name', lambda: compare([], out='unused-dir'), ValueError, 'give `name`'),
+    Bad('bench: BenchConfig epochs=0', lambda: BenchConfig(epochs=0), ValueError, '`epochs`'),
+    Bad('bench: BenchConfig no seeds', lambda: BenchConfig(seeds=[]), ValueError, '`seeds`'),
+    Bad('bench: BenchConfig unknown dataset', lambda: BenchConfig(dataset='cifar10'), ValueError, '`dataset`'),
+    Bad('bench: BenchConfig noise=1.5', lambda: BenchConfig(noise=1.5), ValueError, '`noise`'),
+    Bad('bench: BenchConfig negative lr', lambda: BenchConfig(lr=-1e-2), ValueError, '`lr`'),
+    Bad('bench: BenchConfig bs=0', lambda: BenchConfig(bs=0), ValueError, '`bs`'),
+    Bad('bench: BenchConfig unknown method', lambda: BenchConfig(methods=['nope']), ValueError, "unknown method(s) ['nope']"),
+    Bad('bench: cli --epochs 0', lambda: cli('--epochs', '0'), CLIError, '--epochs must be >= 1'),
+    Bad('bench: cli --bs 0', lambda: cli('--bs', '0'), CLIError, '--bs must be >= 1'),
+    Bad('bench: cli --seeds 0', lambda: cli('--seeds', '0'), CLIError, '--seeds must be >= 1'),
+    Bad('bench: cli unknown method', lambda: cli('--methods', 'kd,nope'), CLIError, "unknown method(s) ['nope']"),
+    Bad('bench: cli unknown dataset', lambda: cli('--dataset', 'cifar10'), CLIError, "--dataset: invalid choice: 'cifar10'"),
+]
+
+# ---------------------------------------------------------------------------------------------------------------
+# methods: every registered method's loss, its DistillTerm/callbacks and its bench factory
+
+KD_ROWS = (logit_rows('kd', 'kd_loss', lambda s, t, y, **kw: kd_loss(s, t, **kw))
+           + number_rows('kd', 'kd_loss', lambda **kw: kd_loss(S, T, **kw), {'T': POSITIVE})
+           + number_rows('kd', 'KD', KD, {'T': [0, -1., '4']})
+           + [Bad('kd: kd_loss s is a list', lambda: kd_loss([[1., 2.]], T), TypeError, '`s` must be a tensor'),
+              Bad('kd: kd_method T=0', lambda: kd_method(T=0), ValueError, '`T`'),
+              Bad('kd: kd_method kd_weight<0', lambda: kd_method(kd_weight=-1.), ValueError, '`kd_weight`'),
+              Bad('kd: kd_method(...)(teacher) kd_weight<0', lambda: kd_method(kd_weight=-1.)(nn.Linear(8, 4)), ValueError, '`kd_weight`')])
+
+def dkd(s, t, y, **kw): return dkd_loss(s, t, y, **kw)
+DKD_ROWS = (logit_rows('dkd', 'dkd_loss', dkd) + label_rows('dkd', 'dkd_loss', dkd)
+            + label_rows('dkd', 'dkd_parts', lambda s, t, y: dkd_parts(s, t, y))
+            + number_rows('dkd', 'dkd_loss', lambda **kw: dkd(S, T, Y, **kw), {'T': POSITIVE, 'alpha': WEIGHT, 'beta': WEIGHT})
+            + [variant_row('dkd', 'dkd_loss', lambda **kw: dkd(S, T, Y, **kw)),
+               Bad('dkd: dkd_loss per-sample beta of wrong shape', lambda: dkd(S, T, Y, beta=torch.ones(3)), ValueError,
+                   '`beta` must be a number or a tensor of shape (4,)'),
+               Bad('dkd: dkd_loss negative per-sample alpha', lambda: dkd(S, T, Y, alpha=-torch.ones(4)), ValueError,
+                   '`alpha` must hold finite weights >= 0'),
+               Bad('dkd: dkd_loss one class', lambda: dkd(S[:, :1], T[:, :1], Y * 0), ValueError, 'at least 2 classes')]
+            + number_rows('dkd', 'DKD', DKD, {'T': [0, '4'], 'alpha': [-1.], 'beta': [-8.], 'warmup_pct': [0, 1.5], 'warmup_epochs': [0]})
+            + [Bad('dkd: DKD both warm-ups', lambda: DKD(warmup_pct=0.1, warmup_epochs=2), ValueError, 'at most one of `warmup_pct` and `warmup_epochs`'),
+               variant_row('dkd', 'DKD', DKD),
+               Bad('dkd: dkd_method alpha<0', lambda: dkd_method(alpha=-1.), ValueError, '`alpha`'),
+               Bad('dkd: dkd_method ce_weight<0', lambda: dkd_method(ce_weight=-1.), ValueError, '`ce_weight`')])
+
+LSKD_ROWS = (logit_rows('lskd', 'lskd_loss', lambda s, t, y, **kw: lskd_loss(s, t, **kw))
+             + number_rows('lskd', 'lskd_loss', lambda **kw: lskd_loss(S, T, **kw), {'T': POSITIVE})
+             + [variant_row('lskd', 'lskd_loss', lambda **kw: lskd_loss(S, T, **kw)),
+                Bad('lskd: zscore eps=0', lambda: zscore(S, eps=0), ValueError, '`eps`'),
+                Bad('lskd: zscore one class', lambda: zscore(S[:, :1]), ValueError, '`z` needs at least 2 classes'),
+                Bad('lskd: zscore integer logits', lambda: zscore(S_INT), TypeError, '`z` must be floating point'),
+                Bad('lskd: LSKD T=0', lambda: LSKD(T=0), ValueError, '`T`'),
+                variant_row('lskd', 'LSKD', LSKD),
+                Bad('lskd: Standardize of a string', lambda: Standardize('kd'), TypeError, '`term` must be a DistillTerm'),
+                Bad('lskd: Standardize eps<0', lambda: Standardize(KD(), eps=-1.), ValueError, '`eps`'),
+                variant_row('lskd', 'Standardize', lambda **kw: Standardize(KD(), **kw)),
+                Bad('lskd: Standardize(DKD) float labels', lambda: Standardize(DKD(warmup_pct=None))(KDBatch(s=S, t=T, y=Y_FLOAT)), TypeError,
+                    'integer class indices'),
+                Bad('lskd: lskd_method lskd_weight<0', lambda: lskd_method(lskd_weight=-1.), ValueError, '`lskd_weight`'),
+                Bad('lskd: lskd_method ce_weight NaN', lambda: lskd_method(ce_weight=NAN), ValueError, '`ce_weight`'),
+                variant_row('lskd', 'lskd_method', lskd_method)])
+
+def nkd(s, t, y, **kw): return nkd_loss(s, t, y, **kw)
+NKD_ROWS = (logit_rows('nkd', 'nkd_loss', nkd) + label_rows('nkd', 'nkd_loss', nkd)
+            + label_rows('nkd', 'nkd_parts', lambda s, t, y: nkd_parts(s, t, y))
+            + number_rows('nkd', 'nkd_loss', lambda **kw: nkd(S, T, Y, **kw), {'T': POSITIVE, 'gamma': WEIGHT})
+            + [Bad('nkd: nkd_loss 3-D logits', lambda: nkd(S[None], T[None], Y[None]), ValueError, '`s` must have shape (N, C)'),
+               Bad('nkd: nkd_loss one class', lambda: nkd(S[:, :1], T[:, :1], Y * 0), ValueError, 'at least 2 classes')]
+            + number_rows('nkd', 'NKD', NKD, {'T': [-1., '1'], 'gamma': [-1.]})
+            + [Bad('nkd: nkd_method ce_weight<0', lambda: nkd_method(ce_weight=-1.), ValueError, '`ce_weight`'),
+               Bad('nkd: nkd_method T=0', lambda: nkd_method(T=0), ValueError, '`T`')])
+
+def uskd(s, weak, y, **kw): return uskd_loss(s, y, weak, **kw)   # the "teacher" slot of the row makers is the weak head
+USKD_ROWS = (logit_rows('uskd', 'uskd_loss', uskd, t_name='weak') + label_rows('uskd', 'uskd_loss', uskd)
+             + label_rows('uskd', 'uskd_parts', lambda s, weak, y: uskd_parts(s, y, weak))
+             + number_rows('uskd', 'uskd_loss', lambda **kw: uskd(S, T, Y, **kw), {'alpha': WEIGHT, 'beta': WEIGHT, 'mu': WEIGHT})
+             + [variant_row('uskd', 'uskd_loss', lambda **kw: uskd(S, T, Y, **kw)),
+                variant_row('uskd', 'uskd_rank_score', lambda **kw: uskd_rank_score(S, T, Y, **kw)),
+                Bad('uskd: uskd_rank_score labels >= C', lambda: uskd_rank_score(S, T, Y_HIGH), ValueError, '`y`'),
+                Bad('uskd: USKD layer not a string', lambda: USKD(['act'], 16, 4), TypeError, '`layer` must be a layer name'),
+                Bad('uskd: USKD channels=0', lambda: USKD('act', 0, 4), ValueError, '`channels` must be a positive int'),
+                Bad('uskd: USKD n_classes float', lambda: USKD('act', 16, 4.), ValueError, '`n_classes` must be a positive int'),
+                Bad('uskd: USKD mu<0', lambda: USKD('act', 16, 4, mu=-1.), ValueError, '`mu`'),
+                variant_row('uskd', 'USKD', lambda **kw: USKD('act', 16, 4, **kw)),
+                variant_row('uskd', 'uskd_method', uskd_method),
+                Bad('uskd: fit unknown layer', lambda: distill_fit(None, USKD('akt', 16, 4), student=tiny_net()), ValueError,
+                    "no layer 'akt' in the student"),
+                Bad('uskd: fit wrong channels', lambda: distill_fit(None, USKD('act', 8, 4), student=tiny_net()), ValueError, 'pass channels=16'),
+                Bad('uskd: fit wrong n_classes', lambda: distill_fit(None, USKD('act', 16, 3), student=tiny_net()), ValueError, 'pass n_classes=4'),
+                Bad('uskd: called outside Distill', lambda: USKD('act', 16, 4)(KDBatch(s=S, t=None, y=Y)), RuntimeError, 'no hook on the student')])
+
+TTM_ROWS = []
+for name, fn, cls, factory in (('ttm', ttm_loss, TTM, ttm_method), ('wttm', wttm_loss, WTTM, wttm_method)):
+    TTM_ROWS += (logit_rows(name, fn.__name__, lambda s, t, y, fn=fn, **kw: fn(s, t, **kw))
+                 + number_rows(name, fn.__name__, lambda fn=fn, **kw: fn(S, T, **kw), {'gamma': POSITIVE})
+                 + number_rows(name, cls.__name__, cls, {'gamma': [0, -1.]})
+                 + [Bad(f'{name}: {factory.__name__} gamma=0', lambda f=factory: f(gamma=0), ValueError, '`gamma`'),
+                    Bad(f'{name}: {factory.__name__} {name}_weight<0', lambda f=factory, n=name: f(**{f'{n}_weight': -1.}), ValueError,
+                        f'`{name}_weight`'),
+                    Bad(f'{name}: {factory.__name__}(...)(teacher) {name}_weight<0',
+                        lambda f=factory, n=name: f(**{f'{n}_weight': -1.})(nn.Linear(8, 4)), ValueError, f'`{name}_weight`')])
+
+def dts(s, t, y): return dts_gap(s, t, y)
+DTS_ROWS = (logit_rows('dts', 'dts_gap', dts) + label_rows('dts', 'dts_gap', dts)
+            + number_rows('dts', 'dts_target', lambda **kw: dts_target(**{'progress': 0.5, 'gap': 0., **kw}),
+                          {'T0': [0, '4'], 'Tmin': [-1.], 'Tmax': [INF], 'curve_shape': [0], 'gap': [NAN, '1']})
+            + [Bad('dts: dts_target Tmin > Tmax', lambda: dts_target(0.5, 0., Tmin=5., Tmax=4.), ValueError, '`Tmin` must be <= `Tmax`'),
+               Bad('dts: dts_target cap<1', lambda: dts_target(0.5, 0., cap=0.9), ValueError, '`cap` must be >= 1'),
+               Bad('dts: dts_target progress>1', lambda: dts_target(1.5, 0.), ValueError, '`progress` must be in [0, 1]'),
+               Bad('dts: dts_scale gap NaN', lambda: dts_scale(NAN), ValueError, '`gap` must be finite'),
+               Bad('dts: DTSKD T=0', lambda: DTSKD(T=0), ValueError, '`T`')]
+            + number_rows('dts', 'DynamicTemperature', DynamicTemperature, {'T0': [-1.], 'Tmin': [0], 'momentum': [-0.1], 'cap': [0.5]})
+            + [Bad('dts: DynamicTemperature momentum>1', lambda: DynamicTemperature(momentum=1.5), ValueError, '`momentum` must be in [0, 1]'),
+               Bad('dts: DynamicTemperature Tmin > Tmax', lambda: DynamicTemperature(Tmin=3., Tmax=2.), ValueError, '`Tmin` must be <= `Tmax`'),
+               Bad('dts: DynamicTemperature bad progress', lambda: DynamicTemperature(progress='iteration'), ValueError, '`progress` must be one of'),
+               Bad('dts: DynamicTemperature term without temperature', lambda: DynamicTemperature(term=KD()), TypeError,
+                   '`term` must be a DistillTerm with a `temperature` buffer'),
+               Bad('dts: DynamicTemperature.step outside a fit', lambda: DynamicTemperature().step(1, 0.), ValueError, '`total_epochs`'),
+               Bad('dts: DynamicTemperature temperature=0', lambda: setattr(DynamicTemperature(), 'temperature', 0.), ValueError, '`temperature`'),
+               Bad('dts: dts_method Tmin > Tmax', lambda: dts_method(Tmin=9.), ValueError, '`Tmin`'),
+               Bad('dts: dts_method kd_weight<0', lambda: dts_method(kd_weight=-1.), ValueError, '`kd_weight`'),
+               Bad('dts: fit DynamicTemperature without its Distill', lambda: fit_tiny(Distill(nn.Linear(8, 4), KD()), DynamicTemperature()),
+                   ValueError, 'no `Distill` callback of this Learner uses the term')])
+
+def pld(s, t, y, **kw): return pld_loss(s, t, y, **kw)
+PLD_ROWS = (logit_rows('pld', 'pld_loss', pld)
+            + label_rows('pld', 'pld_loss', pld)
+            + number_rows('pld', 'pld_loss', lambda **kw: pld(S, T, Y, **kw), {'T': POSITIVE})
+            + [Bad('pld: PLD T=0', lambda: PLD(T=0), ValueError, '`T`'),
+               Bad('pld: PLD without labels', lambda: PLD()(KDBatch(s=S, t=T, y=None)), ValueError, 'PLD needs the targets'),
+               Bad('pld: pld_method ce_weight<0', lambda: pld_method(ce_weight=-1.), ValueError, '`ce_weight`'),
+               Bad('pld: pld_method T=0', lambda: pld_method(T=0), ValueError, '`T`')])
+
+SINKD_ROWS = (logit_rows('sinkd', 'sinkhorn_loss', lambda s, t, y, **kw: sinkhorn_loss(s, t, **kw))
+              + number_rows('sinkd', 'sinkhorn_loss', lambda **kw: sinkhorn_loss(S, T, **kw), {'T': POSITIVE, 'eps': [0, -0.1]})
+              + [Bad('sinkd: sinkhorn_loss n_iters=0', lambda: sinkhorn_loss(S, T, n_iters=0), ValueError, '`n_iters` must be >= 1'),
+                 Bad('sinkd: sinkhorn_loss n_iters float', lambda: sinkhorn_loss(S, T, n_iters=2.5), TypeError, '`n_iters` must be an int'),
+                 Bad('sinkd: sinkhorn_loss n_iters bool', lambda: sinkhorn_loss(S, T, n_iters=True), TypeError, '`n_iters` must be an int'),
+                 Bad('sinkd: sinkhorn_loss 3-D logits', lambda: sinkhorn_loss(S[None], T[None]), ValueError, '`s` must have shape (N, C)'),
+                 variant_row('sinkd', 'sinkhorn_loss', lambda **kw: sinkhorn_loss(S, T, **kw)),
+                 Bad('sinkd: sinkhorn_plan non-square cost', lambda: sinkhorn_plan(torch.rand(4, 3)), ValueError, '`cost` must be a square')]
+              + number_rows('sinkd', 'SinKD', SinKD, {'T': [-1.], 'eps': [0], 'n_iters': [0]})
+              + [variant_row('sinkd', 'SinKD', SinKD),
+                 Bad('sinkd: sinkd_method beta<0', lambda: sinkd_method(beta=-0.8), ValueError, '`beta`'),
+                 Bad('sinkd: sinkd_method kd_weight inf', lambda: sinkd_method(kd_weight=INF), ValueError, '`kd_weight`'),
+                 Bad('sinkd: sinkd_method kd_T=0', lambda: sinkd_method(kd_T=0), ValueError, '`T`')])
+
+DHKD_ROWS = []
+for fn in (binary_kl_loss, binary_kl_norm_loss):
+    DHKD_ROWS += (logit_rows('dhkd', fn.__name__, lambda s, t, y, fn=fn, **kw: fn(s, t, **kw))
+                  + number_rows('dhkd', fn.__name__, lambda fn=fn, **kw: fn(S, T, **kw), {'T': POSITIVE})
+                  + [variant_row('dhkd', fn.__name__, lambda fn=fn, **kw: fn(S, T, **kw))])
+DHKD_ROWS += [
+    Bad('dhkd: DualHeadKD T=0', lambda: DualHeadKD(T=0), ValueError, '`T`'),
+    Bad('dhkd: DualHeadKD unknown loss', lambda: DualHeadKD(loss='kl'), ValueError, '`loss` must be one of'),
+    Bad('dhkd: DualHeadKD unknown head', lambda: DualHeadKD(head='both'), ValueError, '`head`'),
+    variant_row('dhkd', 'DualHeadKD', DualHeadKD),
+    Bad('dhkd: DualHeadKD(aux) without a learner', lambda: DualHeadKD()(KDBatch(s=S, t=T, y=None)), RuntimeError, 'got no learner'),
+    Bad('dhkd: DualHeadStudent of a function', lambda: DualHeadStudent(lambda x: x), TypeError, '`student` must be an nn.Module'),
+    Bad('dhkd: DualHeadStudent unknown aux', lambda: DualHeadStudent(tiny_net(), 'mlp'), ValueError, '`aux` must be one of'),
+    Bad('dhkd: DualHeadStudent hidden=0', lambda: DualHeadStudent(tiny_net(), hidden=0), ValueError, '`hidden`'),
+    Bad('dhkd: DualHeadStudent p=1', lambda: DualHeadStudent(tiny_net(), p=1.), ValueError, '`p`'),
+    Bad('dhkd: DualHeadStudent unknown head', lambda: DualHeadStudent(tiny_net(), head='fc'), ValueError, "no module 'fc' in the student"),
+    Bad('dhkd: DualHeadStudent head not Linear', lambda: DualHeadStudent(nn.Sequential(nn.Linear(8, 4), nn.ReLU()), 'linear'), TypeError,
+        "head '1' is a ReLU, not an nn.Linear"),
+    Bad('dhkd: DualHead unknown aux', lambda: DualHead(aux='mlp'), ValueError, '`aux` must be one of'),
+    Bad('dhkd: GradAlign bad variant', lambda: GradAlign('authors'), ValueError, '`variant`'),
+    Bad('dhkd: align_gradients unpaired', lambda: align_gradients([torch.ones(2)], [torch.ones(2), torch.ones(3)]), ValueError,
+        'one entry per parameter'),
+    Bad('dhkd: dhkd_method T<0', lambda: dhkd_method(T=-1.), ValueError, '`T`'),
+    Bad('dhkd: dhkd_method dhkd_weight<0', lambda: dhkd_method(dhkd_weight=-1.), ValueError, '`dhkd_weight`'),
+    Bad('dhkd: dhkd_method aux module', lambda: dhkd_method(aux=nn.Linear(3, 3)), ValueError, '`aux` must be one of'),
+    Bad('dhkd: fit DualHeadKD without DualHead', lambda: distill_fit(nn.Linear(8, 4), DualHeadKD(), student=tiny_net()), ValueError,
+        'has no auxiliary head'),
+    Bad('dhkd: fit GradAlign without Distill', lambda: fit_tiny(DualHead(), GradAlign(), student=tiny_net()), ValueError, 'the learner has 0'),
+]
+
+def ofa(s, t, y, **kw): return ofa_loss(s, t, y, **kw)
+OFA_ROWS = (logit_rows('ofa', 'ofa_loss', ofa) + label_rows('ofa', 'ofa_loss', ofa)
+            + label_rows('ofa', 'ofa_weights', lambda s, t, y: ofa_weights(t, y))
+            + number_rows('ofa', 'ofa_loss', lambda **kw: ofa(S, T, Y, **kw), {'T': POSITIVE, 'eps': POSITIVE})
+            + number_rows('ofa', 'ofa_weights', lambda **kw: ofa_weights(T, Y, **kw), {'T': [0], 'eps': [-1.]})
+            + [variant_row('ofa', 'ofa_loss', lambda **kw: ofa(S, T, Y, **kw)),
+               Bad('ofa: ofa_weights integer teacher', lambda: ofa_weights(S_INT, Y), TypeError, '`t` must be floating point')]
+            + number_rows('ofa', 'OFA', OFA, {'eps': [0], 'T': [-1.]})
+            + [variant_row('ofa', 'OFA', OFA),
+               Bad('ofa: ofa_method ce_weight<0', lambda: ofa_method(ce_weight=-1.), ValueError, '`ce_weight`'),
+               Bad('ofa: ofa_method ofa_weight inf', lambda: ofa_method(ofa_weight=INF), ValueError, '`ofa_weight`')])
+
+def clip_ce(s, t, y, **kw): return logitclip_ce(s, y, **kw)   # teacher-free: the `t` slot is unused
+CLIP_ROWS = (label_rows('logitclip', 'logitclip_ce', clip_ce)
+             + number_rows('logitclip', 'logitclip_ce', lambda **kw: clip_ce(S, None, Y, **kw), {'tau': POSITIVE, 'p': [0.5, NAN, '2']})
+             + [variant_row('logitclip', 'logitclip_ce', lambda **kw: clip_ce(S, None, Y, **kw)),
+                Bad('logitclip: logitclip_ce integer logits', lambda: logitclip_ce(S_INT, Y), TypeError, '`z`'),
+                Bad('logitclip: clip_logits integer logits', lambda: clip_logits(S_INT), TypeError, '`z` must be a floating point tensor'),
+                Bad('logitclip: clip_logits p=0', lambda: clip_logits(S, p=0), ValueError, '`p` must be >= 1'),
+                Bad('logitclip: LogitClip of a string', lambda: LogitClip('kd'), TypeError, 'LogitClip wraps a DistillTerm or a loss function'),
+                Bad('logitclip: LogitClip tau=0', lambda: LogitClip(KD(), tau=0), ValueError, '`tau`'),
+                Bad('logitclip: LogitClip p<1', lambda: LogitClip(KD(), p=0.5), ValueError, '`p`'),
+                variant_row('logitclip', 'LogitClip', lambda **kw: LogitClip(KD(), **kw)),
+                Bad('logitclip: LogitClip(loss function) tau<0', lambda: LogitClip(CrossEntropyLossFlat(), tau=-1.), ValueError, '`tau`'),
+                Bad('logitclip: LogitClipLoss loss_func not callable', lambda: LogitClipLoss(3), TypeError, '`loss_func` must be callable'),
+                Bad('logitclip: LogitClipCE tau=0', lambda: LogitClipCE(tau=0), ValueError, '`tau`'),
+                Bad('logitclip: LogitClipCE without labels', lambda: LogitClipCE()(KDBatch(s=S, t=None, y=None)), ValueError, '`y`'),
+                Bad('logitclip: logitclip_method ce_weight<0', lambda: logitclip_method(ce_weight=-1.), ValueError, '`ce_weight`'),
+                Bad('logitclip: logitclip_method tau=0', lambda: logitclip_method(tau=0), ValueError, '`tau`'),
+                Bad('logitclip: logitclip_method T=0', lambda: logitclip_method(T=0), ValueError, '`T`'),
+                Bad('logitclip: logitclip_ce_method p<1', lambda: logitclip_ce_method(p=0.9), ValueError, '`p`')])
+
+def ls(s, t, y, **kw): return ls_loss(s, y, **kw)   # teacher-free: the `t` slot is unused
+LS_ROWS = (label_rows('ls_kd', 'ls_loss', ls)
+           + [Bad('ls_kd: ls_loss alpha>1', lambda: ls_loss(S, Y, alpha=1.5), ValueError, '`alpha` must be a number in [0, 1]'),
+              Bad('ls_kd: ls_loss alpha<0', lambda: ls_loss(S, Y, alpha=-0.1), ValueError, '`alpha`'),
+              Bad('ls_kd: ls_loss alpha string', lambda: ls_loss(S, Y, alpha='0.1'), TypeError, '`alpha` must be a number'),
+              Bad('ls_kd: ls_loss integer logits', lambda: ls_loss(S_INT, Y), TypeError, '`z` must be floating point')]
+           + number_rows('ls_kd', 'ls_kd_method', ls_kd_method, {'T': [0, -1.], 'kd_weight': [-1.], 'ce_weight': [NAN]})
+           + [Bad('ls_kd: template_projection class out of range', lambda: template_projection(torch.randn(6, 3), torch.randn(5, 3), torch.randn(5), (0, 1, 7)),
+                  ValueError, '`classes` must be distinct class indices in [0, 5)'),
+              Bad('ls_kd: template_projection weight of wrong width', lambda: template_projection(torch.randn(6, 3), torch.randn(5, 4), torch.randn(5), (0, 1, 2)),
+                  ValueError, '`weight` must have shape (C, 3)'),
+              Bad('ls_kd: diffusion_index same class twice', lambda: diffusion_index(torch.randn(4, 3), Y, 1, 1), ValueError,
+                  '`a` and `b` must be different classes'),
+              Bad('ls_kd: diffusion_index absent class', lambda: diffusion_index(torch.randn(4, 3), Y, 0, 3), ValueError, 'class 3 has no samples'),
+              Bad('ls_kd: penultimate_features unknown head', lambda: penultimate_features(tiny_net(), [], head='fc'), ValueError,
+                  "no layer 'fc' in the model"),
+              Bad('ls_kd: class_triplet two classes', lambda: class_triplet(S, torch.tensor([0, 1, 0, 1])), ValueError,
+                  'need samples of at least 3 classes')])
+
+METHOD_ROWS = (KD_ROWS + DKD_ROWS + LSKD_ROWS + NKD_ROWS + USKD_ROWS + TTM_ROWS + DTS_ROWS + PLD_ROWS + SINKD_ROWS + DHKD_ROWS
+               + OFA_ROWS + CLIP_ROWS + LS_ROWS)
+BAD = CORE + DIV + FEAT + TEACH + DATA + BENCH + METHOD_ROWS
+
+# ---------------------------------------------------------------------------------------------------------------
+def as_param(row: Bad):
+    marks = [pytest.mark.xfail(strict=True, raises=row.now, reason=row.why)] if row.now is not None else []
+    return pytest.param(row, id=row.name, marks=marks)
+
+@pytest.mark.parametrize('row', [as_param(r) for r in BAD])
+def test_bad_input(row: Bad):
+    "The call raises the promised exception type, and its message names the offending argument."
+    with pytest.raises(row.exc) as err: row.call()
+    assert row.says in str(err.value), f"the message does not say {row.says!r}: {err.value}"
+
+def test_every_method_has_rows():
+    "Every registered method (after importing all of kdnb.methods) has rows; 'none' is the baseline, with no loss or argument."
+    families = {r.family for r in BAD}
+    assert families <= set(METHODS) | set(MODULE_FAMILIES), f"rows of unknown families: {families - set(METHODS) - set(MODULE_FAMILIES)}"
+    assert METHODS['none'].make(nn.Linear(8, 4)) == []
+    missing = set(load_methods()) - families - {'none'}
+    assert not missing, f"registered methods without bad-input rows: {sorted(missing)}"
+
+def test_table_is_well_formed():
+    "Row names are unique, every xfail says why, and the module docstring gives the table's size."
+    names = [r.name for r in BAD]
+    assert len(set(names)) == len(names), sorted({n for n in names if names.count(n) > 1})
+    assert all(r.why for r in BAD if r.now is not None)
+    assert re.search(r'tries (\d+) bad inputs', __doc__).group(1) == str(len(BAD)), f"the docstring should say {len(BAD)}"
