@@ -14,11 +14,11 @@ from fastai.callback.core import Callback
 from fastai.torch_core import default_device
 from fastprogress.fastprogress import progress_bar
 import kdnb
-from .data import DATASETS, get_dls, check_count, check_noise
+from .data import DATASETS, get_dls, check_noise
 from .models import PRESETS, FAMILIES, get_model, param_count
 from .teachers import get_teacher, train_learner, predict_logits
 from .metrics import evaluate, gap_closed
-from .core import Method, METHODS, register_method, SampleIndex, check_positive
+from .core import Method, METHODS, register_method, SampleIndex, check_positive, check_count
 
 # %% auto #0
 __all__ = ['CI_SIZE', 'FULL_SIZE', 'QUICK', 'load_methods', 'get_methods', 'BenchConfig', 'run_one', 'leaderboard',

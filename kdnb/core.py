@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #7d66fc93
 from __future__ import annotations
-import contextlib, fcntl, hashlib, math, os, random, tempfile, warnings
+import contextlib, fcntl, hashlib, math, numbers, os, random, tempfile, warnings
 from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -21,9 +21,9 @@ from fastai.callback.fp16 import MixedPrecision
 from fasttransform import Transform
 
 # %% auto #0
-__all__ = ['VARIANTS', 'METHODS', 'check_positive', 'check_weight', 'check_logits', 'check_labels', 'compute_dtype',
-           'check_variant', 'ArrayItem', 'arrays_dls', 'split_sample_idx', 'SampleIndex', 'synth_dls', 'KDBatch',
-           'DistillTerm', 'TeacherEnsemble', 'CachedTeacher', 'TermMetric', 'DistillStudent', 'has_state',
+__all__ = ['VARIANTS', 'METHODS', 'check_positive', 'check_count', 'check_weight', 'check_logits', 'check_labels',
+           'compute_dtype', 'check_variant', 'ArrayItem', 'arrays_dls', 'split_sample_idx', 'SampleIndex', 'synth_dls',
+           'KDBatch', 'DistillTerm', 'TeacherEnsemble', 'CachedTeacher', 'TermMetric', 'DistillStudent', 'has_state',
            'unwrap_model', 'in_validation_context', 'Distill', 'state_checksum', 'atomic_save', 'file_lock',
            'Checkpoint', 'Method', 'register_method']
 
@@ -35,6 +35,14 @@ def check_positive(value, name: str):
         raise TypeError(f"`{name}` must be a number, got {type(value).__name__}")
     if not math.isfinite(value) or value <= 0: raise ValueError(f"`{name}` must be a finite number > 0, got {value}")
     return value
+
+def check_count(value, name: str, low: int = 1, high: int | None = None) -> int:
+    "Raise `TypeError` unless `value` is an int, `ValueError` unless it is in [`low`, `high`] (sizes, counts, epochs)."
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"`{name}` must be an int, got {type(value).__name__}")
+    if value < low or (high is not None and value > high):
+        raise ValueError(f"`{name}` must be " + (f"an int in [{low}, {high}]" if high is not None else f"an int >= {low}") + f", got {value}")
+    return int(value)
 
 def check_weight(value, name: str):
     "Raise `ValueError` unless `value` is a finite number >= 0 (loss weights)."
@@ -429,7 +437,7 @@ class Checkpoint(Callback):
                  every: int = 1,             # save after every `every`-th epoch (and after the last)
                  resume: bool = True,        # resume from an existing checkpoint of this run (False: start afresh, overwrite)
                  keep: bool = False):        # keep the file after the run completes (default: delete it)
-        if not (isinstance(every, int) and every >= 1): raise ValueError(f"`every` must be an int >= 1, got {every!r}")
+        check_count(every, 'every')
         if not (isinstance(fname, str) and fname): raise ValueError(f"`fname` must be a non-empty string, got {fname!r}")
         self.fname, self.every, self.resume, self.keep = fname, every, resume, keep
         self.start_epoch, self.resumed_from = 0, None

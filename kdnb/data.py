@@ -11,11 +11,11 @@ from torch import Tensor
 from fastai.data.core import DataLoaders
 from fastai.vision.augment import RandTransform
 from fastai.torch_core import default_device
-from .core import arrays_dls, ArrayItem, check_weight
+from .core import arrays_dls, ArrayItem, check_count
 
 # %% auto #0
-__all__ = ['DATASETS', 'load_arrays', 'check_count', 'split_idx', 'check_noise', 'noisy_labels', 'RandomShift', 'Normalized',
-           'get_dls', 'has_random_tfms']
+__all__ = ['DATASETS', 'load_arrays', 'split_idx', 'check_noise', 'noisy_labels', 'RandomShift', 'Normalized', 'get_dls',
+           'has_random_tfms']
 
 # %% ../nbs/03_data.ipynb #ec8f585b
 DATASETS = ('mnist', 'digits')   # the datasets kdnb ships offline
@@ -40,14 +40,6 @@ def load_arrays(dataset: str = 'mnist'):
     return torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.long)   # fresh copies: callers may modify them
 
 # %% ../nbs/03_data.ipynb #e456c341
-def check_count(value, name: str, low: int = 1, high: int | None = None) -> int:
-    "Raise `TypeError` unless `value` is an int, `ValueError` unless it is in [`low`, `high`] (sizes, counts, epochs)."
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        raise TypeError(f"`{name}` must be an int, got {type(value).__name__}")
-    if value < low or (high is not None and value > high):
-        raise ValueError(f"`{name}` must be " + (f"in [{low}, {high}]" if high is not None else f"an int >= {low}") + f", got {value}")
-    return int(value)
-
 def split_idx(y: Tensor, valid_pct: float = 0.2, n_train: int | None = None, seed: int = 0):
     "Stratified (train, valid) index lists; `n_train` keeps a class-balanced subset of the training part."
     if not 0 < valid_pct < 1: raise ValueError(f"`valid_pct` must be in (0, 1), got {valid_pct}")

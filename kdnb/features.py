@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 from fastai.callback.hook import hook_outputs
-from .core import DistillTerm, KDBatch, check_weight
+from .core import DistillTerm, KDBatch, check_weight, check_count
 
 # %% auto #0
 __all__ = ['as_names', 'get_layers', 'Taps', 'feature_shapes', 'ConvConnector', 'LinearConnector', 'make_connector',
@@ -104,8 +104,7 @@ class ConvConnector(nn.Sequential):
                  c_out: int,           # teacher channels
                  bn: bool = True,      # BatchNorm after the conv (then the conv has no bias)
                  act: bool = False):   # ReLU at the end (mdistiller's ConvReg default; teacher maps after a ReLU are >= 0)
-        for v, n in ((c_in, 'c_in'), (c_out, 'c_out')):
-            if not isinstance(v, int) or v <= 0: raise ValueError(f"`{n}` must be a positive int, got {v!r}")
+        for v, n in ((c_in, 'c_in'), (c_out, 'c_out')): check_count(v, n)
         layers = OrderedDict(conv=nn.Conv2d(c_in, c_out, 1, bias=not bn))
         if bn: layers['bn'] = nn.BatchNorm2d(c_out)
         if act: layers['act'] = nn.ReLU()
@@ -114,8 +113,7 @@ class ConvConnector(nn.Sequential):
 class LinearConnector(nn.Linear):
     "A linear map of the last dimension: (N, D_s) -> (N, D_t), or (N, L, D_s) -> (N, L, D_t)."
     def __init__(self, d_in: int, d_out: int, bias: bool = True):
-        for v, n in ((d_in, 'd_in'), (d_out, 'd_out')):
-            if not isinstance(v, int) or v <= 0: raise ValueError(f"`{n}` must be a positive int, got {v!r}")
+        for v, n in ((d_in, 'd_in'), (d_out, 'd_out')): check_count(v, n)
         super().__init__(d_in, d_out, bias=bias)
 
 # %% ../nbs/02_features.ipynb #6a60bf72

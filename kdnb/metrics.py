@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 from fastai.learner import Metric
-from .core import check_logits
+from .core import check_logits, check_count
 
 # %% auto #0
 __all__ = ['accuracy_of', 'agreement', 'teacher_kl', 'ece', 'gap_closed', 'evaluate', 'Agreement', 'TeacherKL', 'ECE']
@@ -32,7 +32,7 @@ def teacher_kl(s: Tensor, t: Tensor) -> float:
 def ece(logits: Tensor, y: Tensor, n_bins: int = 15) -> float:
     "Expected calibration error with `n_bins` equal-width confidence bins."
     check_logits(logits, y=y, names=('logits', 't', 'y'))
-    if not (isinstance(n_bins, int) and n_bins > 0): raise ValueError(f"`n_bins` must be a positive int, got {n_bins}")
+    check_count(n_bins, 'n_bins')
     conf, pred = logits.double().softmax(-1).max(-1)
     correct = (pred == y).double()
     bins = torch.clamp((conf * n_bins).ceil().long() - 1, 0, n_bins - 1)   # bin b holds conf in (b/B, (b+1)/B]

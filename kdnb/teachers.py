@@ -13,7 +13,7 @@ from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.callback.schedule import fit_one_cycle  # patches Learner
 from fastai.torch_core import set_seed, default_device
-from .core import CachedTeacher, state_checksum, atomic_save, file_lock
+from .core import CachedTeacher, check_count, state_checksum, atomic_save, file_lock
 from .data import get_dls, has_random_tfms
 from .models import get_model
 
@@ -84,8 +84,7 @@ def get_teacher(arch: str = 'cnn-t',       # a `kdnb.models` preset or family
     "A trained teacher (eval mode), from the cache when a valid one exists; `teacher.kdnb_info` holds its recipe and accuracy."
     recipe = dict(arch=arch, dataset=dataset, seed=seed, epochs=epochs, n_train=n_train, noise=noise, lr=lr, bs=bs,
                   model_kwargs=model_kwargs, version=RECIPE_VERSION)
-    if not (isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1):
-        raise ValueError(f"`epochs` must be an int >= 1, got {epochs!r}")
+    check_count(epochs, 'epochs')
     if label_smoothing: recipe['label_smoothing'] = label_smoothing   # only when set: plain teachers keep their cache key
     img = 28 if dataset == 'mnist' else 8
     set_seed(seed, reproducible=True)                  # the initial weights are part of the recipe
@@ -155,7 +154,7 @@ class TeacherCache(CachedTeacher):
                     tfms=[type(t).__name__ for t in x_tfm],
                     teacher=state_checksum(teacher.state_dict()), k=k, n_classes=n_classes)
         if k is None: return cls(items, n_classes, logits=logits, meta=meta)
-        if not (isinstance(k, int) and 1 <= k <= n_classes): raise ValueError(f"`k` must be an int in [1, {n_classes}], got {k}")
+        check_count(k, 'k', 1, n_classes)
         values, classes = logits.topk(k, dim=1)
         return cls(items, n_classes, values=values, classes=classes.to(torch.int16 if n_classes < 2**15 else torch.int32), meta=meta)
 

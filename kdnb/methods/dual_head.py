@@ -12,7 +12,7 @@ from fastai.callback.core import Callback, CancelBackwardException
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.training import GradientAccumulation
 from ..core import (Distill, DistillStudent, DistillTerm, KDBatch, TermMetric, check_positive, check_weight,
-                       check_logits, in_validation_context, register_method, compute_dtype, check_variant, VARIANTS)
+                       check_logits, in_validation_context, register_method, compute_dtype, check_variant, VARIANTS, check_count)
 from ..divergences import forward_kl
 
 # %% auto #0
@@ -74,8 +74,7 @@ def _check_aux(aux, hidden, p):
     "Raise unless `aux` is 'linear', 'nonlinear' or a module, `hidden` a positive int and `p` in [0, 1)."
     if not (aux in AUX_HEADS or isinstance(aux, nn.Module)):
         raise ValueError(f"`aux` must be one of {AUX_HEADS} or an nn.Module (feature -> logits), got {aux!r}")
-    if not isinstance(hidden, int) or isinstance(hidden, bool) or hidden < 1:
-        raise ValueError(f"`hidden` must be a positive int, got {hidden!r}")
+    check_count(hidden, 'hidden')
     if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0 <= p < 1:
         raise ValueError(f"`p` (dropout) must be a number in [0, 1), got {p!r}")
 

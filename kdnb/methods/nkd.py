@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
-from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method, check_labels, check_variant, VARIANTS, compute_dtype
+from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method, check_labels, check_variant, VARIANTS, compute_dtype, check_count
 from ..features import Taps
 
 # %% auto #0
@@ -152,8 +152,7 @@ class USKD(DistillTerm):
                  variant: str = 'paper'):  # 'paper' or 'code' (see `uskd_rank_score`)
         super().__init__()
         if not isinstance(layer, str): raise TypeError(f"`layer` must be a layer name (str), got {type(layer).__name__}")
-        for v, n in ((channels, 'channels'), (n_classes, 'n_classes')):
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0: raise ValueError(f"`{n}` must be a positive int, got {v!r}")
+        for v, n in ((channels, 'channels'), (n_classes, 'n_classes')): check_count(v, n)
         self.layer, self.variant = layer, check_variant(variant)
         self.alpha, self.beta, self.mu = check_weight(alpha, 'alpha'), check_weight(beta, 'beta'), check_weight(mu, 'mu')
         self.weak_head = nn.Linear(channels, n_classes)

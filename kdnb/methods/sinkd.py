@@ -6,18 +6,14 @@
 from __future__ import annotations
 import torch
 from torch import Tensor
-from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method, check_variant, VARIANTS, compute_dtype
+from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, check_logits, register_method, check_variant, VARIANTS, compute_dtype, check_count
 from .kd import KD
 
 # %% auto #0
 __all__ = ['sinkhorn_plan', 'sinkhorn_loss', 'SinKD', 'sinkd_method']
 
 # %% ../../nbs/17_sinkd.ipynb #2cb85f3f
-def _check_n_iters(n_iters):
-    if not isinstance(n_iters, int) or isinstance(n_iters, bool):
-        raise TypeError(f"`n_iters` must be an int, got {type(n_iters).__name__}")
-    if n_iters < 1: raise ValueError(f"`n_iters` must be >= 1, got {n_iters}")
-    return n_iters
+def _check_n_iters(n_iters): return check_count(n_iters, 'n_iters')
 
 def sinkhorn_plan(cost: Tensor,            # (N, N) transport costs between two batches of N samples
                   eps: float = 0.1,        # entropic regularisation ε: the kernel is exp(-cost/ε)
