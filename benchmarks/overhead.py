@@ -10,9 +10,8 @@ Targets: live <= 1.05 x (student + teacher forward); cached <= 1.10 x student.
 
     python benchmarks/overhead.py [--bs 64] [--rounds 5] [--steps 30] [--dataset mnist] [--device cpu]
 """
-import argparse, platform, statistics, time
+import argparse, statistics
 import torch
-from fastai.callback.core import Callback
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.torch_core import default_device
@@ -21,28 +20,7 @@ from kdnb.data import get_dls
 from kdnb.models import get_model, default_pair, param_count
 from kdnb.methods.kd import KD
 from kdnb.teachers import get_teacher, TeacherCache
-
-
-class StepTimer(Callback):
-    "Record the wall time of each training step; stop after `steps` steps."
-    order = 100
-    def __init__(self, steps): self.steps, self.times = steps, []
-    def before_batch(self):
-        if self.training:
-            if self.device.type == 'cuda': torch.cuda.synchronize()
-            self.t0 = time.perf_counter()
-    def after_batch(self):
-        if not self.training: return
-        if self.device.type == 'cuda': torch.cuda.synchronize()
-        self.times.append(time.perf_counter() - self.t0)
-        if len(self.times) >= self.steps: raise_cancel()
-    @property
-    def device(self): return self.dls.device
-
-
-def raise_cancel():
-    from fastai.callback.core import CancelFitException
-    raise CancelFitException()
+from _common import StepTimer, time_teacher, machine_line
 
 
 def time_steps(student_arch, dls, cbs, steps, img):
@@ -52,22 +30,6 @@ def time_steps(student_arch, dls, cbs, steps, img):
     learn = Learner(dls, student, loss_func=CrossEntropyLossFlat(), cbs=[*cbs, timer])
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
     return timer.times[3:]          # drop warm-up steps
-
-
-def time_teacher(teacher, dls, steps):
-    "Teacher forward passes (no grad) on `steps` training batches, loaded first so that only the forward is timed."
-    batches = []
-    for i, (x, *_) in enumerate(dls.train):
-        if i >= steps: break
-        batches.append(x)
-    times = []
-    for x in batches:
-        if x.device.type == 'cuda': torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        with torch.no_grad(): teacher(x)
-        if x.device.type == 'cuda': torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return times[3:]
 
 
 def main():
@@ -94,8 +56,7 @@ def main():
         for name, make in setups.items(): times[name] += time_steps(s_arch, dls, make(), a.steps, img)
         times['teacher_fwd'] += time_teacher(teacher, dls, a.steps)
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"machine: {platform.machine()} {platform.processor() or ''}, torch {torch.__version__}, device {dev}, "
-          f"threads {torch.get_num_threads()}, date {time.strftime('%Y-%m-%d')}")
+    print(machine_line(dev))
     print(f"pair: teacher {t_arch} ({param_count(teacher):,} params), student {s_arch} "
           f"({param_count(get_model(s_arch, img_size=img)):,} params), {a.dataset}, batch {a.bs}, "
           f"{a.rounds} rounds x {a.steps} steps, medians")

@@ -224,7 +224,7 @@ class Distill(Callback):
                  teacher,                 # nn.Module, list of modules (ensemble), CachedTeacher, or None (teacher-free terms)
                  *terms: DistillTerm,     # the distillation terms
                  ce_weight: float = 1.0,  # weight of the learner's own loss_func (the task loss)
-                 check_finite: bool = True, # raise if teacher outputs contain NaN/inf (checks every batch)
+                 check_finite: bool = True, # raise if teacher outputs contain NaN/inf (every batch on CPU; on GPUs without a host sync per batch)
                  valid_teacher: bool | None = None, # run the teacher in validation too (default: if a metric needs it)
                  compile: bool | dict = False, # `torch.compile` the student and teacher in place (a dict: its keyword arguments)
                  **term_weights):         # `<term.name>_weight=...` overrides a term's default weight
@@ -334,10 +334,25 @@ class Distill(Callback):
             raise ValueError(f"class count differs: the student outputs {s.shape[-1]} classes, the teacher {t.shape[-1]}")
         if t.shape != s.shape:
             raise ValueError(f"teacher output shape {tuple(t.shape)} differs from student output shape {tuple(s.shape)}")
-        if self.check_finite and not torch.isfinite(t).all():
-            raise ValueError("the teacher's outputs contain NaN or inf (a diverged teacher, or fp16 overflow); "
-                             "fix the teacher or pass Distill(check_finite=False) to skip this check")
+        if self.check_finite: self._check_finite(t)
         self.teacher_pred = t
+
+    SYNC_EVERY = 50   # on CUDA, batches between host checks of the teacher's finiteness (a check is a host sync)
+
+    def _check_finite(self, t: Tensor):
+        "Raise if `t` has NaN/inf: every batch on CPU; on GPUs a device-side flag, read every `SYNC_EVERY` batches."
+        ok = torch.isfinite(t).all()
+        if t.device.type == 'cpu': bad, n = not ok, 1
+        else:
+            self._finite = ok if getattr(self, '_finite', None) is None else self._finite & ok
+            self._unchecked = getattr(self, '_unchecked', 0) + 1
+            if self._unchecked < self.SYNC_EVERY and getattr(self, '_checked_once', False): return
+            bad, n, self._checked_once = not bool(self._finite), self._unchecked, True
+            self._finite, self._unchecked = None, 0
+        if bad:
+            raise ValueError("the teacher's outputs contain NaN or inf" + (f" (in one of the last {n} batches)" if n > 1 else "")
+                             + " (a diverged teacher, or fp16 overflow); fix the teacher or pass "
+                             "Distill(check_finite=False) to skip this check")
 
     def after_loss(self):
         if not self.training: return

@@ -1,0 +1,85 @@
+"""Shared pieces of the benchmark scripts: step timers, teacher-forward timing, machine description, peak memory."""
+import os, platform, resource, statistics, time
+import torch
+from fastai.callback.core import Callback, CancelFitException
+
+
+def sync(device):
+    "Wait for queued kernels on `device`, so that wall times measure the work (a no-op on CPU)."
+    if torch.device(device).type == 'cuda': torch.cuda.synchronize()
+
+
+class StepTimer(Callback):
+    "Record the wall time of each training step (`before_batch` to `after_batch`); stop after `steps` steps (None: never)."
+    order = 100
+    def __init__(self, steps=None): self.steps, self.times = steps, []
+    def before_batch(self):
+        if self.training:
+            sync(self.dls.device)
+            self.t0 = time.perf_counter()
+    def after_batch(self):
+        if not self.training: return
+        sync(self.dls.device)
+        self.times.append(time.perf_counter() - self.t0)
+        if self.steps is not None and len(self.times) >= self.steps: raise CancelFitException()
+
+
+class EpochTimer(Callback):
+    "Record the wall time of each epoch, training and validation (`before_epoch` to `after_epoch`)."
+    order = 100
+    def __init__(self): self.times = []
+    def before_epoch(self): sync(self.dls.device); self.t0 = time.perf_counter()
+    def after_epoch(self): sync(self.dls.device); self.times.append(time.perf_counter() - self.t0)
+
+
+def time_teacher(teacher, dls, steps, warmup=3):
+    "Teacher forward passes (no grad) on `steps` training batches, loaded first so that only the forward is timed."
+    batches = []
+    for i, (x, *_) in enumerate(dls.train):
+        if i >= steps: break
+        batches.append(x)
+    times = []
+    for x in batches:
+        sync(x.device)
+        t0 = time.perf_counter()
+        with torch.no_grad(): teacher(x)
+        sync(x.device)
+        times.append(time.perf_counter() - t0)
+    return times[warmup:]
+
+
+def median(xs): return statistics.median(xs) if xs else float('nan')
+
+
+def machine_line(device) -> str:
+    "One line: architecture, CPU, torch version, device, threads and date."
+    return (f"machine: {platform.machine()} {platform.processor() or ''}, torch {torch.__version__}, device {device}, "
+            f"threads {torch.get_num_threads()}, date {time.strftime('%Y-%m-%d')}")
+
+
+def _status_kb(field: str) -> int | None:
+    "A `VmXXX` field of /proc/self/status in kB (Linux), or None."
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith(field + ':'): return int(line.split()[1])
+    except OSError: pass
+    return None
+
+
+class PeakRSS:
+    "Peak resident memory growth of this process over a block: `with PeakRSS() as m: ...; m.growth_mb`."
+    def __enter__(self):
+        try:     # reset the high-water mark VmHWM to the current RSS (Linux >= 4.0)
+            with open('/proc/self/clear_refs', 'w') as f: f.write('5')
+            self.exact = True
+        except OSError: self.exact = False
+        self.start_kb = _status_kb('VmRSS') or 0
+        self.start_max_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return self
+    def __exit__(self, *exc):
+        peak = _status_kb('VmHWM') if self.exact else None
+        if peak is None:   # fall back to ru_maxrss: only growth above the process's earlier peak is visible
+            peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, self.start_max_kb)
+        self.peak_mb, self.start_mb = peak / 1024, self.start_kb / 1024
+        self.growth_mb = max(0., (peak - self.start_kb) / 1024)
