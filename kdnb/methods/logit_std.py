@@ -11,9 +11,11 @@ from ..core import Distill, DistillTerm, KDBatch, check_positive, check_weight, 
 from .kd import kd_loss
 
 # %% auto #0
-__all__ = ['zscore', 'lskd_loss', 'LSKD', 'Standardize', 'lskd_method']
+__all__ = ['FLAT_ULPS', 'zscore', 'lskd_loss', 'LSKD', 'Standardize', 'lskd_method']
 
 # %% ../../nbs/12_logit_std.ipynb #c48e0bec
+FLAT_ULPS = 8   # a row whose std is within this many ulps of its largest |logit| is constant (z-score 0)
+
 def zscore(z: Tensor,              # logits (N, C) or (N, ..., C); standardised over the last dimension
            eps: float = 1e-7,      # added to the std (guard for constant logits)
            variant: str = 'paper', # 'paper': std with divisor C; 'code': torch's unbiased std (divisor C−1), as the authors
@@ -25,7 +27,10 @@ def zscore(z: Tensor,              # logits (N, C) or (N, ..., C); standardised 
     if z.shape[-1] < 2: raise ValueError(f"`z` needs at least 2 classes to have a standard deviation, got {z.shape[-1]}")
     z = z.to(compute_dtype(z))
     std = z.std(-1, correction=1 if variant == 'code' else 0, keepdim=True)
-    return (z - z.mean(-1, keepdim=True)) / (eps + std)
+    out = (z - z.mean(-1, keepdim=True)) / (eps + std)
+    if variant == 'code': return out                 # the authors' expression, literally
+    flat = std <= FLAT_ULPS * torch.finfo(z.dtype).eps * z.abs().amax(-1, keepdim=True)   # constant up to rounding
+    return torch.where(flat, torch.zeros_like(out), out)
 
 # %% ../../nbs/12_logit_std.ipynb #8f5088ed
 def lskd_loss(s: Tensor,               # student logits (N, C) or (N, ..., C)
