@@ -1,7 +1,12 @@
 """Shared pieces of the benchmark scripts: step timers, teacher-forward timing, machine description, peak memory."""
 import os, platform, resource, statistics, time
 import torch
-from fastai.callback.core import Callback, CancelFitException
+import math
+from fastai.callback.core import Callback, CancelFitException, CancelValidException
+from fastai.learner import Learner
+from fastai.losses import CrossEntropyLossFlat
+
+WARMUP = 3   # steps dropped at the start of each timed run
 
 
 def sync(device):
@@ -11,7 +16,7 @@ def sync(device):
 
 class StepTimer(Callback):
     "Record the wall time of each training step (`before_batch` to `after_batch`); stop after `steps` steps (None: never)."
-    order = 100
+    order = -100   # first in `before_batch`, so that every callback's batch work is inside the timed span
     def __init__(self, steps=None): self.steps, self.times = steps, []
     def before_batch(self):
         if self.training:
@@ -83,3 +88,32 @@ class PeakRSS:
             peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, self.start_max_kb)
         self.peak_mb, self.start_mb = peak / 1024, self.start_kb / 1024
         self.growth_mb = max(0., (peak - self.start_kb) / 1024)
+
+
+class SkipValidation(Callback):
+    "Skip fastai's validation pass (timing runs only train)."
+    def before_validate(self): raise CancelValidException()
+
+
+def step_times(student, dls, cbs=(), steps=20, warmup=WARMUP, lr=1e-3) -> list:
+    "Seconds of `steps` training steps of `student` in a fastai `Learner` with `cbs`, after `warmup` dropped steps (as many epochs as needed)."
+    timer = StepTimer(steps + warmup)
+    learn = Learner(dls, student, loss_func=CrossEntropyLossFlat(), cbs=[*cbs, timer, SkipValidation()])
+    with learn.no_bar(), learn.no_logging(): learn.fit(math.ceil((steps + warmup) / len(dls.train)), lr)
+    return timer.times[warmup:]
+
+
+def teacher_times(teacher, dls, steps, warmup=WARMUP) -> list:
+    "Seconds of `steps` teacher forward passes (no grad) on training batches, cycling over epochs when `dls.train` is short."
+    times = time_teacher(teacher, dls, steps + warmup, warmup)
+    while len(times) < steps: times += time_teacher(teacher, dls, steps - len(times), warmup=0)
+    return times
+
+
+class TeacherOnly(Callback):
+    """Run `teacher` (no grad) on each training batch and throw the result away: the floor for any live-teacher
+    distillation inside a fastai step, measured in the same loop (a teacher timed alone, on hot batches, runs faster)."""
+    def __init__(self, teacher): self.teacher = teacher
+    def after_pred(self):
+        if self.training:
+            with torch.no_grad(): self.teacher(*self.xb)

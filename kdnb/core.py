@@ -320,7 +320,8 @@ class Distill(Callback):
                 raise ValueError("a CachedTeacher needs sample indices: build the data with "
                                  "`kdnb.data.get_dls(..., with_idx=True)` (batches (x, y, idx))")
             return self.teacher.lookup(idx, device=self.pred.device)
-        with torch.no_grad(): return self.teacher(*self.xb)
+        xb = [x.as_subclass(Tensor) if isinstance(x, Tensor) else x for x in self.xb]   # skip fastai's __torch_function__
+        with torch.no_grad(): return self.teacher(*xb)
 
     def after_pred(self):
         self.teacher_pred = None
@@ -356,7 +357,9 @@ class Distill(Callback):
 
     def after_loss(self):
         if not self.training: return
-        b = KDBatch(s=self.pred, t=self.teacher_pred, y=self.yb[0] if len(self.yb) else None, x=self.xb,
+        # plain tensors: fastai's TensorBase routes every op through a Python __torch_function__ (~3x slower losses)
+        s, t = (None if v is None else v.as_subclass(Tensor) for v in (self.pred, self.teacher_pred))
+        b = KDBatch(s=s, t=t, y=self.yb[0] if len(self.yb) else None, x=self.xb,
                     idx=getattr(self.learn, 'sample_idx', None), learn=self.learn)
         total = self.ce_weight * self.learn.loss_grad if self.ce_weight else 0.
         for term, metric in zip(self.terms, self.metrics_):
