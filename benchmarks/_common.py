@@ -1,5 +1,6 @@
 """Shared pieces of the benchmark scripts: step timers, teacher-forward timing, machine description, peak memory."""
-import os, platform, resource, statistics, time
+import json, os, platform, resource, statistics, time
+from pathlib import Path
 import torch
 import math
 from fastai.callback.core import Callback, CancelFitException, CancelValidException
@@ -117,3 +118,13 @@ class TeacherOnly(Callback):
     def after_pred(self):
         if self.training:
             with torch.no_grad(): self.teacher(*self.xb)
+
+
+def finish(out: dict, t_start: float, path=None):
+    "Record and print the run's total time in `out`; write `out` as JSON to `path` if given."
+    out['total_seconds'] = time.perf_counter() - t_start
+    print(f"\ntotal run time {out['total_seconds']:.0f} s")
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with open(path, 'w') as f: json.dump(out, f, indent=1, default=str)
+        print(f"wrote {path}")

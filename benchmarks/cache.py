@@ -19,7 +19,7 @@ so it must match dense KD; a top-k cache gives the dropped classes probability 0
     python benchmarks/cache.py [--ks 1 5 10] [--bs 64] [--rounds 5] [--steps 20] [--seeds 0 1 2] [--epochs 5]
                                [--no-accuracy] [--device cpu] [--json out.json]
 """
-import argparse, json, math, statistics, time
+import argparse, math, statistics, time
 from pathlib import Path
 import torch
 from fastai.torch_core import default_device
@@ -29,7 +29,7 @@ from kdnb.data import get_dls
 from kdnb.models import get_model, default_pair
 from kdnb.methods.kd import kd_method
 from kdnb.teachers import get_teacher, predict_logits, TeacherCache
-from _common import machine_line, step_times
+from _common import machine_line, step_times, finish
 
 TARGET = 1.10   # cached Distill step / student step must be <= this
 
@@ -149,12 +149,7 @@ def main():
             print(f"  {r['teacher']:8s} {100 * r['mean']:7.2f} ± {100 * r['sd']:4.2f} {100 * r['diff_vs_dense']:+9.2f} "
                   f"{200 * r['se_diff']:6.2f}" + ("   BEYOND SEED NOISE" if r['beyond_noise'] else
                                                   "   (1 seed: no noise estimate)" if r['beyond_noise'] is None else ""))
-    out['total_seconds'] = time.perf_counter() - t_start
-    print(f"\ntotal run time {out['total_seconds']:.0f} s")
-    if a.json:
-        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-        with open(a.json, 'w') as f: json.dump(out, f, indent=1)
-        print(f"wrote {a.json}")
+    finish(out, t_start, a.json)
 
 
 if __name__ == '__main__': main()

@@ -26,7 +26,7 @@ cold: in a fresh, empty inductor cache directory (inductor otherwise reuses gene
     python benchmarks/compile.py [--cases student default bigger] [--rounds 3] [--steps 20] [--check-steps 5]
                                  [--device cpu] [--json out.json]
 """
-import argparse, copy, json, statistics, tempfile, time
+import argparse, copy, statistics, tempfile, time
 from dataclasses import dataclass
 from pathlib import Path
 import torch
@@ -39,7 +39,7 @@ from kdnb.data import get_dls
 from kdnb.models import get_model, param_count
 from kdnb.methods.kd import KD
 from kdnb.teachers import get_teacher
-from _common import WARMUP, machine_line, step_times
+from _common import WARMUP, machine_line, step_times, finish
 
 TOL = 1e-5    # compiled losses must equal eager ones to this (absolute)
 
@@ -148,12 +148,7 @@ def main():
               f"(eager first step - steady: {r['eager_first_step_excess_s']:.2f} s)")
         print(f"  first {r['check_steps']} steps, max |eager - compiled|: "
               + ", ".join(f"{k} {v:.2e}" for k, v in r['max_abs_diff'].items()))
-    out['total_seconds'] = time.perf_counter() - t_start
-    print(f"\ntotal run time {out['total_seconds']:.0f} s")
-    if a.json:
-        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-        with open(a.json, 'w') as f: json.dump(out, f, indent=1)
-        print(f"wrote {a.json}")
+    finish(out, t_start, a.json)
     bad = {f'{n}.{k}': d for n, r in out['cases'].items() for k, d in r['max_abs_diff'].items() if d > TOL}
     assert not bad, f"compiled losses differ from eager by more than {TOL}: {bad}"
     print(f"losses match eager to {TOL} in every case")

@@ -24,7 +24,7 @@ Writes benchmarks/results/scaling_bs.png and scaling_width.png (step time and ov
     python benchmarks/scaling.py [--bs 32 64 128 256 512] [--widths 1 2 4 8] [--width-bs 64] [--rounds 3]
                                  [--steps 20] [--device cpu] [--plots benchmarks/results] [--json out.json]
 """
-import argparse, json, math, statistics, time
+import argparse, math, statistics, time
 from pathlib import Path
 import torch
 from fastai.callback.core import Callback, CancelValidException
@@ -35,7 +35,7 @@ from kdnb.core import Distill
 from kdnb.data import get_dls
 from kdnb.models import get_model, param_count
 from kdnb.methods.kd import KD
-from _common import WARMUP, TeacherOnly, step_times, teacher_times, machine_line
+from _common import WARMUP, TeacherOnly, step_times, teacher_times, machine_line, finish
 
 TARGET = 1.05          # distill / (student + teacher forward) must stay <= this
 STUDENT = 'cnn-s'      # cnn(width=8, depth=2)
@@ -162,12 +162,7 @@ def main():
         out['axes'][axis], out['flags'][axis] = axis_rows, flags
         plt.close(plot_scaling(axis_rows, axis, plots / f'scaling_{axis}.png'))
     print(f"\nwrote {plots / 'scaling_bs.png'} and {plots / 'scaling_width.png'}")
-    out['total_seconds'] = time.perf_counter() - t_start
-    print(f"total run time {out['total_seconds']:.0f} s")
-    if a.json:
-        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-        with open(a.json, 'w') as f: json.dump(out, f, indent=1)
-        print(f"wrote {a.json}")
+    finish(out, t_start, a.json)
 
 
 if __name__ == '__main__': main()
