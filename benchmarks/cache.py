@@ -20,7 +20,6 @@ so it must match dense KD; a top-k cache gives the dropped classes probability 0
                                [--no-accuracy] [--device cpu] [--json out.json]
 """
 import argparse, math, statistics, time
-from pathlib import Path
 import torch
 from fastai.torch_core import default_device
 from kdnb.bench import BenchConfig, run_one

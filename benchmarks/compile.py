@@ -28,7 +28,6 @@ cold: in a fresh, empty inductor cache directory (inductor otherwise reuses gene
 """
 import argparse, copy, statistics, tempfile, time
 from dataclasses import dataclass
-from pathlib import Path
 import torch
 from torch import nn
 from torch._inductor.runtime.cache_dir_utils import temporary_cache_dir
