@@ -21,11 +21,11 @@ from fastai.callback.fp16 import MixedPrecision
 from fasttransform import Transform
 
 # %% auto #0
-__all__ = ['VARIANTS', 'METHODS', 'check_positive', 'check_count', 'check_weight', 'check_logits', 'check_labels',
-           'compute_dtype', 'check_variant', 'ArrayItem', 'arrays_dls', 'split_sample_idx', 'SampleIndex', 'synth_dls',
-           'KDBatch', 'DistillTerm', 'TeacherEnsemble', 'CachedTeacher', 'TermMetric', 'DistillStudent', 'has_state',
-           'unwrap_model', 'in_validation_context', 'Distill', 'state_checksum', 'atomic_save', 'file_lock',
-           'Checkpoint', 'Method', 'register_method']
+__all__ = ['VARIANTS', 'MMAP_THRESHOLD_MAX', 'METHODS', 'check_positive', 'check_count', 'check_weight', 'check_logits',
+           'check_labels', 'compute_dtype', 'check_variant', 'ArrayItem', 'arrays_dls', 'split_sample_idx',
+           'SampleIndex', 'synth_dls', 'KDBatch', 'DistillTerm', 'TeacherEnsemble', 'CachedTeacher', 'TermMetric',
+           'DistillStudent', 'has_state', 'unwrap_model', 'in_validation_context', 'Distill', 'state_checksum',
+           'atomic_save', 'file_lock', 'Checkpoint', 'tune_malloc', 'Method', 'register_method']
 
 # %% ../nbs/00_core.ipynb #3ef19529
 def check_positive(value, name: str):
@@ -171,6 +171,7 @@ class TeacherEnsemble(nn.Module):
 
 class CachedTeacher:
     "Interface of precomputed teacher outputs addressed by sample index."
+    finite = False   # True when every stored output is known to be finite: `Distill` then skips its per-batch check
     def lookup(self, idx: Tensor, device=None) -> Tensor: raise NotImplementedError
     def check_dls(self, dls: DataLoaders): "Raise if these `DataLoaders` are not the data this cache was built for."
 
@@ -319,7 +320,7 @@ class Distill(Callback):
             if idx is None:
                 raise ValueError("a CachedTeacher needs sample indices: build the data with "
                                  "`kdnb.data.get_dls(..., with_idx=True)` (batches (x, y, idx))")
-            return self.teacher.lookup(idx, device=self.pred.device)
+            return self.teacher.lookup(idx.as_subclass(Tensor), device=self.pred.device)   # plain: no __torch_function__
         xb = [x.as_subclass(Tensor) if isinstance(x, Tensor) else x for x in self.xb]   # skip fastai's __torch_function__
         with torch.no_grad(): return self.teacher(*xb)
 
@@ -335,7 +336,7 @@ class Distill(Callback):
             raise ValueError(f"class count differs: the student outputs {s.shape[-1]} classes, the teacher {t.shape[-1]}")
         if t.shape != s.shape:
             raise ValueError(f"teacher output shape {tuple(t.shape)} differs from student output shape {tuple(s.shape)}")
-        if self.check_finite: self._check_finite(t)
+        if self.check_finite and not getattr(self.teacher, 'finite', False): self._check_finite(t)
         self.teacher_pred = t
 
     SYNC_EVERY = 50   # on CUDA, batches between host checks of the teacher's finiteness (a check is a host sync)
@@ -361,7 +362,7 @@ class Distill(Callback):
         s, t = (None if v is None else v.as_subclass(Tensor) for v in (self.pred, self.teacher_pred))
         b = KDBatch(s=s, t=t, y=self.yb[0] if len(self.yb) else None, x=self.xb,
                     idx=getattr(self.learn, 'sample_idx', None), learn=self.learn)
-        total = self.ce_weight * self.learn.loss_grad if self.ce_weight else 0.
+        total = self.ce_weight * self.learn.loss_grad.as_subclass(Tensor) if self.ce_weight else 0.
         for term, metric in zip(self.terms, self.metrics_):
             v = term(b)
             self.values[term.name] = v
@@ -540,6 +541,25 @@ class Checkpoint(Callback):
                 and self.epoch == self.n_epoch - 1 and self.file.exists()):
             self.file.unlink()
 
+
+# %% ../nbs/00_core.ipynb #75a11810
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3   # glibc's mallopt parameter numbers (malloc.h)
+MMAP_THRESHOLD_MAX = 32 * 2**20               # glibc's largest accepted M_MMAP_THRESHOLD on 64-bit systems
+
+def tune_malloc(mmap_threshold: int = MMAP_THRESHOLD_MAX,  # bytes: blocks up to this size come from the heap
+                trim_threshold: int = 2**30,               # bytes of freed heap kept for reuse instead of returned
+               ) -> bool:
+    "Make glibc keep freed memory for reuse, so CPU training steps do not page-fault; True if applied, False without glibc."
+    check_count(mmap_threshold, 'mmap_threshold', 0, MMAP_THRESHOLD_MAX)
+    check_count(trim_threshold, 'trim_threshold', 0)
+    import ctypes
+    try: libc = ctypes.CDLL(None)
+    except OSError: return False
+    if not hasattr(libc, 'gnu_get_libc_version') or not hasattr(libc, 'mallopt'): return False   # not glibc
+    for param, value, name in ((_M_MMAP_THRESHOLD, mmap_threshold, 'mmap_threshold'), (_M_TRIM_THRESHOLD, trim_threshold, 'trim_threshold')):
+        if libc.mallopt(ctypes.c_int(param), ctypes.c_int(min(value, 2**31 - 1))) != 1:
+            raise RuntimeError(f"glibc refused mallopt({name}={value})")
+    return True
 
 # %% ../nbs/00_core.ipynb #936a1e53
 @dataclass

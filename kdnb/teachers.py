@@ -125,6 +125,7 @@ class TeacherCache(CachedTeacher):
             raise ValueError(f"`values` and `classes` must both be ({n}, k), got {tuple(values.shape)} and {tuple(classes.shape)}")
         self.index, self.n_classes, self.logits, self.values, self.classes = index.long(), n_classes, logits, values, classes
         self.meta = meta or {}
+        self.finite = bool(torch.isfinite(logits if logits is not None else values).all())   # checked once, not every batch
         self.pos = torch.full((int(self.index.max()) + 1,), -1, dtype=torch.long)
         self.pos[self.index] = torch.arange(len(self.index))
         self._dev = {}
