@@ -8,6 +8,26 @@ from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 
 WARMUP = 3   # steps dropped at the start of each timed run
+MALLOC = 'default'   # the C allocator setting of this process: 'default' (glibc's) or 'tuned' (`kdnb.core.tune_malloc()`)
+
+
+def set_malloc(mode: str):
+    "Apply the allocator setting `mode` to this process ('tuned': `tune_malloc()`); `machine_line` reports it."
+    global MALLOC
+    if mode not in ('default', 'tuned'): raise ValueError(f"--malloc must be 'default' or 'tuned', got {mode!r}")
+    if mode == 'tuned':
+        from kdnb.core import tune_malloc
+        if not tune_malloc(): mode = 'default (tune_malloc unavailable: not glibc)'
+    MALLOC = mode
+
+
+def parse_args(parser):
+    "Parse the command line with the shared `--malloc` option, and apply it before anything is measured."
+    parser.add_argument('--malloc', default='default', choices=['default', 'tuned'],
+                        help="C allocator: glibc's defaults, or kdnb.core.tune_malloc() (freed memory kept for reuse)")
+    a = parser.parse_args()
+    set_malloc(a.malloc)
+    return a
 
 
 def sync(device):
@@ -60,7 +80,7 @@ def median(xs): return statistics.median(xs) if xs else float('nan')
 def machine_line(device) -> str:
     "One line: architecture, CPU, torch version, device, threads and date."
     return (f"machine: {platform.machine()} {platform.processor() or ''}, torch {torch.__version__}, device {device}, "
-            f"threads {torch.get_num_threads()}, date {time.strftime('%Y-%m-%d')}")
+            f"threads {torch.get_num_threads()}, malloc {MALLOC}, date {time.strftime('%Y-%m-%d')}")
 
 
 def _status_kb(field: str) -> int | None:

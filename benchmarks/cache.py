@@ -28,7 +28,7 @@ from kdnb.data import get_dls
 from kdnb.models import get_model, default_pair
 from kdnb.methods.kd import kd_method
 from kdnb.teachers import get_teacher, predict_logits, TeacherCache
-from _common import machine_line, step_times, finish
+from _common import machine_line, step_times, finish, parse_args
 
 TARGET = 1.10   # cached Distill step / student step must be <= this
 
@@ -109,7 +109,7 @@ def main():
     p.add_argument('--no-accuracy', action='store_true', help='skip the accuracy runs')
     p.add_argument('--device', default=None)
     p.add_argument('--json', default=None)
-    a = p.parse_args()
+    a = parse_args(p)
     dev = torch.device(a.device) if a.device else default_device()
     t_start = time.perf_counter()
     print(machine_line(dev))

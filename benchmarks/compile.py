@@ -38,7 +38,7 @@ from kdnb.data import get_dls
 from kdnb.models import get_model, param_count
 from kdnb.methods.kd import KD
 from kdnb.teachers import get_teacher
-from _common import WARMUP, machine_line, step_times, finish
+from _common import WARMUP, machine_line, step_times, finish, parse_args
 
 TOL = 1e-5    # compiled losses must equal eager ones to this (absolute)
 
@@ -125,7 +125,7 @@ def main():
     p.add_argument('--check-steps', type=int, default=5, help='first steps whose losses must match')
     p.add_argument('--device', default=None)
     p.add_argument('--json', default=None)
-    a = p.parse_args()
+    a = parse_args(p)
     dev = torch.device(a.device) if a.device else default_device()
     t_start = time.perf_counter()
     print(machine_line(dev))

@@ -23,7 +23,7 @@ from kdnb.data import get_dls
 from kdnb.models import get_model, default_pair, param_count
 from kdnb.methods.kd import KD
 from kdnb.teachers import get_teacher, TeacherCache
-from _common import TeacherOnly, step_times, teacher_times, machine_line
+from _common import TeacherOnly, step_times, teacher_times, machine_line, parse_args
 
 
 def time_steps(student_arch, dls, cbs, steps, img):
@@ -40,7 +40,7 @@ def main():
     p.add_argument('--dataset', default='mnist')
     p.add_argument('--device', default=None)
     p.add_argument('--json', default=None, help='write the figures to this file')
-    a = p.parse_args()
+    a = parse_args(p)
     dev = torch.device(a.device) if a.device else default_device()
     img = 28 if a.dataset == 'mnist' else 8
     t_arch, s_arch = default_pair()

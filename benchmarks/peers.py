@@ -64,7 +64,7 @@ from kdnb.data import get_dls
 from kdnb.models import get_model, param_count
 from kdnb.methods.kd import KD
 from kdnb.teachers import get_teacher, train_learner
-from _common import StepTimer, EpochTimer, PeakRSS, sync, time_teacher, median, machine_line
+from _common import StepTimer, EpochTimer, PeakRSS, sync, time_teacher, median, machine_line, parse_args, set_malloc
 
 KD_LIBS = ('kdnb', 'fasterai', 'torchdistill')          # the three implementations of the same KD job
 LIBS = (*KD_LIBS, 'student', 'student-torch')          # timed in every round, in this order
@@ -280,9 +280,9 @@ def accuracy_runs(job, seeds, epochs) -> dict:
     return acc
 
 
-def memory_child(case, bs, device, pair, teacher_state, lib, steps, threads):
+def memory_child(case, bs, device, pair, teacher_state, lib, steps, threads, malloc):
     "In a fresh process: peak RSS growth (and CUDA peak allocation) over one run of `steps` steps of `lib`."
-    torch.set_num_threads(threads)
+    torch.set_num_threads(threads); set_malloc(malloc)   # the parent's settings
     job = build_job(case, bs, device, pair, teacher_state, teacher_acc=False)   # no teacher forward before the measurement
     cuda = job.device.type == 'cuda'
     if cuda: torch.cuda.reset_peak_memory_stats()
@@ -301,7 +301,7 @@ def memory_runs(job, a, pair) -> dict:
         for _ in range(a.mem_repeats):
             with ProcessPoolExecutor(1, mp_context=mp.get_context('spawn')) as ex:
                 runs.append(ex.submit(memory_child, job.case, a.bs, str(job.device), pair, state, lib, a.mem_steps,
-                                      torch.get_num_threads()).result())
+                                      torch.get_num_threads(), a.malloc).result())
         out[lib] = {k: median([r[k] for r in runs]) for k in runs[0] if k != 'exact'}
         out[lib].update(exact=all(r['exact'] for r in runs), rss_growth_mb_all=[r['rss_growth_mb'] for r in runs])
     return out
@@ -378,7 +378,7 @@ def main():
     p.add_argument('--mem-repeats', type=int, default=1, help="fresh child processes per library (median)")
     p.add_argument('--no-memory', action='store_true')
     p.add_argument('--json', default=None)
-    a = p.parse_args()
+    a = parse_args(p)
     dev = torch.device(a.device) if a.device else default_device()
     print(machine_line(dev))
     print("versions: " + ", ".join(f"{m} {version(m)}" for m in ('torch', 'fastai', 'fasterai', 'torchdistill')) +

@@ -35,7 +35,7 @@ from kdnb.core import Distill
 from kdnb.data import get_dls
 from kdnb.models import get_model, param_count
 from kdnb.methods.kd import KD
-from _common import WARMUP, TeacherOnly, step_times, teacher_times, machine_line, finish
+from _common import WARMUP, TeacherOnly, step_times, teacher_times, machine_line, finish, parse_args
 
 TARGET = 1.05          # distill / (student + teacher forward) must stay <= this
 STUDENT = 'cnn-s'      # cnn(width=8, depth=2)
@@ -129,7 +129,7 @@ def main():
     p.add_argument('--device', default=None)
     p.add_argument('--plots', default=str(RESULTS), help='folder of scaling_bs.png and scaling_width.png')
     p.add_argument('--json', default=None)
-    a = p.parse_args()
+    a = parse_args(p)
     dev = torch.device(a.device) if a.device else default_device()
     t_start = time.perf_counter()
     print(machine_line(dev))
