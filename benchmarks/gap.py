@@ -109,7 +109,7 @@ def main():
         print(json.dumps(child(a), default=str)); return
     t_start = time.perf_counter()
     print(machine_line('cpu'))
-    out = dict(args=vars(a), runs={})
+    out = dict(args=vars(a), machine=machine_line('cpu'), runs={})
     for mode in (['default', 'tuned'] if a.malloc == 'both' else [a.malloc]):
         argv = [sys.executable, __file__, '--child', '--malloc', mode, '--case', a.case, '--pair', a.pair,
                 '--bs', str(a.bs), '--rounds', str(a.rounds), '--steps', str(a.steps)]

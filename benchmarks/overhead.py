@@ -13,7 +13,7 @@ teacher timed alone on hot batches is faster than the same forward inside a trai
 
     python benchmarks/overhead.py [--bs 64] [--rounds 5] [--steps 30] [--dataset mnist] [--device cpu] [--json out.json]
 """
-import argparse, json, statistics
+import argparse, statistics, time
 import torch
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
@@ -23,7 +23,7 @@ from kdnb.data import get_dls
 from kdnb.models import get_model, default_pair, param_count
 from kdnb.methods.kd import KD
 from kdnb.teachers import get_teacher, TeacherCache
-from _common import TeacherOnly, step_times, teacher_times, machine_line, parse_args
+from _common import TeacherOnly, step_times, teacher_times, machine_line, parse_args, finish
 
 
 def time_steps(student_arch, dls, cbs, steps, img):
@@ -41,6 +41,7 @@ def main():
     p.add_argument('--device', default=None)
     p.add_argument('--json', default=None, help='write the figures to this file')
     a = parse_args(p)
+    t_start = time.perf_counter()
     dev = torch.device(a.device) if a.device else default_device()
     img = 28 if a.dataset == 'mnist' else 8
     t_arch, s_arch = default_pair()
@@ -70,9 +71,7 @@ def main():
     print(f"cached / student                           = {ratios['cached_over_student']:.3f}   (target <= 1.10)")
     print(f"live   / (student + teacher timed alone)   = {ratios['live_over_student_plus_teacher']:.3f}")
     print(f"live   / student                           = {ratios['live_over_student']:.3f}")
-    if a.json:
-        json.dump(dict(machine=machine_line(dev), teacher=t_arch, student=s_arch, dataset=a.dataset, bs=a.bs,
-                       rounds=a.rounds, steps=a.steps, ms={k: 1000 * v for k, v in med.items()}, ratios=ratios),
-                  open(a.json, 'w'), indent=1)
+    finish(dict(machine=machine_line(dev), teacher=t_arch, student=s_arch, dataset=a.dataset, bs=a.bs, rounds=a.rounds,
+                steps=a.steps, ms={k: 1000 * v for k, v in med.items()}, ratios=ratios), t_start, a.json)
 
 if __name__ == '__main__': main()

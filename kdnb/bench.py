@@ -18,7 +18,7 @@ from .data import DATASETS, get_dls, check_noise
 from .models import PRESETS, FAMILIES, get_model, param_count
 from .teachers import get_teacher, train_learner, predict_logits
 from .metrics import evaluate, gap_closed
-from .core import Method, METHODS, register_method, SampleIndex, check_positive, check_count
+from .core import Method, METHODS, register_method, SampleIndex, check_positive, check_count, tune_malloc
 
 # %% auto #0
 __all__ = ['CI_SIZE', 'FULL_SIZE', 'QUICK', 'load_methods', 'get_methods', 'BenchConfig', 'run_one', 'leaderboard',
@@ -247,6 +247,8 @@ def parse_args(argv=None) -> tuple[BenchConfig, argparse.Namespace]:
     p.add_argument('--device', default=None, help='cpu, cuda, cuda:1 ... (default: CUDA when present)')
     p.add_argument('--quick', action='store_true', help='sub-minute smoke run (digits, 2 epochs, 1 seed)')
     p.add_argument('--list', action='store_true', help='list registered methods and exit')
+    p.add_argument('--no-tune-malloc', action='store_true',
+                   help="keep glibc's allocator defaults (by default the run calls kdnb.core.tune_malloc(): faster CPU steps)")
     a = p.parse_args(argv)
     for k in ('epochs', 'seeds', 'teacher_epochs', 'bs'):
         v = getattr(a, k)
@@ -271,6 +273,7 @@ def main(argv=None):
     if a.list:
         for m in get_methods(): print(f"{m.name:12s} {m.family:10s} {m.paper}  {m.idea}")
         return 0
+    if not a.no_tune_malloc: tune_malloc()   # this process only trains: keep freed memory for reuse (no page faults)
     bench(cfg)
     return 0
 

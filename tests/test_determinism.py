@@ -3,7 +3,8 @@
 Two separate processes run `kdnb bench` on the same small job (digits, the KD and DKD methods and the student
 alone, one seed, 2 epochs, a teacher trained in a fresh cache). The second process first draws from every global
 random generator, so a result that depended on the process's history (an unseeded initialisation, shuffling from
-the global state) would differ. Everything in results.json except wall times must be equal, to the last bit; the
+the global state) would differ; it also keeps glibc's allocator defaults (`--no-tune-malloc`) where the first
+tunes it, so the allocator setting must not change a number either. Everything in results.json except wall times must be equal, to the last bit; the
 two teachers must have identical weights. Same machine and thread count: float reductions on other thread counts or
 builds may round differently (see README, "Reliability").
 """
@@ -20,7 +21,8 @@ def bench(tmp: pathlib.Path, disturb: bool) -> dict:
     out, cache = tmp / 'out', tmp / 'cache'
     code = (PRELUDE if disturb else '') + "import sys; from kdnb.bench import main; sys.exit(main())"
     env = dict(os.environ, KDNB_CACHE=str(cache))
-    r = subprocess.run([sys.executable, '-c', code, 'bench', *JOB, '--out', str(out)], env=env, cwd=tmp,
+    flags = ['--no-tune-malloc'] if disturb else []
+    r = subprocess.run([sys.executable, '-c', code, 'bench', *JOB, *flags, '--out', str(out)], env=env, cwd=tmp,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=600)
     assert r.returncode == 0, f"kdnb bench failed:\n{r.stderr[-3000:]}"
     teacher, = (cache / 'teachers').glob('*.pt')
