@@ -8,7 +8,8 @@ Measures, in one run and interleaved (A B C D, A B C D, ...), the median seconds
   cached  : Distill(TeacherCache, KD(T=4)), dense precomputed teacher logits
 and, on the same batches but on their own, teacher forward passes (no grad). A step is timed from fastai's
 `before_batch` to `after_batch` (forward, loss, backward, optimizer step; data loading excluded).
-Targets: live <= 1.05 x floor; cached <= 1.10 x student. Also printed: live / (student + teacher alone), where the
+Targets: live <= 1.05 x floor; cached <= 1.10 x student; both ratios are also printed for each round (the ratio
+of that round's medians), whose spread shows how precise the pooled ratio is. Also printed: live / (student + teacher alone), where the
 teacher timed alone on hot batches is faster than the same forward inside a training step.
 
     python benchmarks/overhead.py [--bs 64] [--rounds 5] [--steps 30] [--dataset mnist] [--device cpu] [--json out.json]
@@ -24,6 +25,9 @@ from kdnb.models import get_model, default_pair, param_count
 from kdnb.methods.kd import KD
 from kdnb.teachers import get_teacher, TeacherCache
 from _common import TeacherOnly, step_times, teacher_times, machine_line, parse_args, finish
+
+
+ROUND_RATIOS = dict(live_over_floor=('live', 'floor'), cached_over_student=('cached', 'student'))
 
 
 def time_steps(student_arch, dls, cbs, steps, img):
@@ -55,9 +59,12 @@ def main():
         'cached': lambda: [Distill(cache, KD(T=4), ce_weight=0.1, kd_weight=0.9)],
     }
     times = {k: [] for k in [*setups, 'teacher_fwd']}
+    per_round = {k: [] for k in ROUND_RATIOS}     # each round's ratio of medians: the spread tells the noise
     for r in range(a.rounds):                     # interleaved: A B C D, A B C D, ...
-        for name, make in setups.items(): times[name] += time_steps(s_arch, dls, make(), a.steps, img)
+        this = {name: time_steps(s_arch, dls, make(), a.steps, img) for name, make in setups.items()}
+        for name, v in this.items(): times[name] += v
         times['teacher_fwd'] += teacher_times(teacher, dls, a.steps)
+        for k, (num, den) in ROUND_RATIOS.items(): per_round[k].append(statistics.median(this[num]) / statistics.median(this[den]))
     med = {k: statistics.median(v) for k, v in times.items()}
     print(machine_line(dev))
     print(f"pair: teacher {t_arch} ({param_count(teacher):,} params), student {s_arch} "
@@ -69,9 +76,12 @@ def main():
                   cached_over_student=med['cached'] / med['student'], live_over_student=med['live'] / med['student'])
     print(f"live   / floor (student + in-step teacher) = {ratios['live_over_floor']:.3f}   (target <= 1.05)")
     print(f"cached / student                           = {ratios['cached_over_student']:.3f}   (target <= 1.10)")
+    for k, v in per_round.items():
+        print(f"  {k} per round: " + ' '.join(f'{x:.3f}' for x in v) + f"   (min {min(v):.3f}, max {max(v):.3f})")
     print(f"live   / (student + teacher timed alone)   = {ratios['live_over_student_plus_teacher']:.3f}")
     print(f"live   / student                           = {ratios['live_over_student']:.3f}")
     finish(dict(machine=machine_line(dev), teacher=t_arch, student=s_arch, dataset=a.dataset, bs=a.bs, rounds=a.rounds,
-                steps=a.steps, ms={k: 1000 * v for k, v in med.items()}, ratios=ratios), t_start, a.json)
+                steps=a.steps, ms={k: 1000 * v for k, v in med.items()}, ratios=ratios, per_round_ratios=per_round),
+           t_start, a.json)
 
 if __name__ == '__main__': main()
