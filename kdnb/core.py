@@ -551,13 +551,13 @@ def tune_malloc(mmap_threshold: int = MMAP_THRESHOLD_MAX,  # bytes: blocks up to
                ) -> bool:
     "Make glibc keep freed memory for reuse, so CPU training steps do not page-fault; True if applied, False without glibc."
     check_count(mmap_threshold, 'mmap_threshold', 0, MMAP_THRESHOLD_MAX)
-    check_count(trim_threshold, 'trim_threshold', 0)
+    check_count(trim_threshold, 'trim_threshold', 0, 2**31 - 1)   # mallopt takes a C int
     import ctypes
     try: libc = ctypes.CDLL(None)
-    except OSError: return False
+    except (OSError, TypeError): return False   # no C library to open by name (Windows)
     if not hasattr(libc, 'gnu_get_libc_version') or not hasattr(libc, 'mallopt'): return False   # not glibc
     for param, value, name in ((_M_MMAP_THRESHOLD, mmap_threshold, 'mmap_threshold'), (_M_TRIM_THRESHOLD, trim_threshold, 'trim_threshold')):
-        if libc.mallopt(ctypes.c_int(param), ctypes.c_int(min(value, 2**31 - 1))) != 1:
+        if libc.mallopt(ctypes.c_int(param), ctypes.c_int(value)) != 1:
             raise RuntimeError(f"glibc refused mallopt({name}={value})")
     return True
 

@@ -1,6 +1,6 @@
 """Clear errors (issue 5): a table of bad inputs for the core and every method family.
 
-The table `BAD` tries 603 bad inputs. Each row calls kdnb with one bad argument and asserts the exception type and a
+The table `BAD` tries 607 bad inputs. Each row calls kdnb with one bad argument and asserts the exception type and a
 piece of the message that names the offending argument (e.g. "`T`"). The row's name starts with its family: a kdnb
 module (`core`, `divergences`, `features`, `teachers`, `data`, `bench`) or a registered method name (`kd`, `dkd`,
 ...); `test_every_method_has_rows` fails when a registered method has no rows.
@@ -30,7 +30,7 @@ from fastai.losses import CrossEntropyLossFlat
 from kdnb import bench
 from kdnb.bench import BenchConfig, get_methods, load_methods, run_grid, compare
 load_methods()   # every kdnb.methods.* module registers its method
-from kdnb.core import METHODS, Distill, CachedTeacher, KDBatch, register_method, synth_dls
+from kdnb.core import METHODS, Distill, CachedTeacher, KDBatch, register_method, synth_dls, tune_malloc
 from kdnb.divergences import DIVERGENCES, get_divergence
 from kdnb.features import (as_names, get_layers, Taps, feature_shapes, ConvConnector, LinearConnector, make_connector,
                            connectors_for, match_spatial, feature_mse_loss, FeatureMSE)
@@ -232,6 +232,10 @@ CORE = [
     Bad('core: fit TeacherCache not covering the data', lambda: distill_fit(synth_cache(n=10), KD(), dls=synth_dls(n=64, bs=16, with_idx=True)),
         ValueError, 'does not cover the dataset'),
     Bad('core: fit TeacherCache built for other data', cache_for_other_data, ValueError, 'built for other data'),
+    Bad('core: tune_malloc mmap_threshold above glibc maximum', lambda: tune_malloc(64 * 2**20), ValueError, '`mmap_threshold`'),
+    Bad('core: tune_malloc float mmap_threshold', lambda: tune_malloc(1.5), TypeError, '`mmap_threshold`'),
+    Bad('core: tune_malloc negative trim_threshold', lambda: tune_malloc(trim_threshold=-1), ValueError, '`trim_threshold`'),
+    Bad('core: tune_malloc trim_threshold above a C int', lambda: tune_malloc(trim_threshold=2**31), ValueError, '`trim_threshold`'),
     Bad('core: fit TeacherCache with NaN outputs', lambda: distill_fit(synth_cache(logits=torch.full((64, 4), NAN)), KD(),
                                                                    dls=synth_dls(n=64, bs=16, with_idx=True)), ValueError, 'NaN or inf'),
     Bad('core: fit TeacherCache on augmented data', lambda: distill_fit(TeacherCache.build(digits_model(), get_dls('digits', with_idx=True, device='cpu')),
