@@ -22,12 +22,16 @@ def set_malloc(mode: str):
 
 
 def parse_args(parser):
-    "Parse the command line with the shared `--malloc` option, and apply it before anything is measured."
+    """Parse the command line with the options every script shares (`--device`, `--json`, `--malloc`), apply the
+    allocator setting before anything is measured, and return the arguments and the device (default: CUDA when present)."""
+    parser.add_argument('--device', default=None, help='cpu, cuda, ... (default: CUDA when present)')
+    parser.add_argument('--json', default=None, help='write the figures to this file')
     parser.add_argument('--malloc', default='default', choices=['default', 'tuned'],
                         help="C allocator: glibc's defaults, or kdnb.core.tune_malloc() (freed memory kept for reuse)")
     a = parser.parse_args()
     set_malloc(a.malloc)
-    return a
+    from fastai.torch_core import default_device
+    return a, (torch.device(a.device) if a.device else default_device())
 
 
 def sync(device):

@@ -21,7 +21,6 @@ so it must match dense KD; a top-k cache gives the dropped classes probability 0
 """
 import argparse, math, statistics, time
 import torch
-from fastai.torch_core import default_device
 from kdnb.bench import BenchConfig, run_one
 from kdnb.core import Method, SampleIndex
 from kdnb.data import get_dls
@@ -107,10 +106,7 @@ def main():
     p.add_argument('--seeds', type=int, nargs='+', default=d.seeds)
     p.add_argument('--epochs', type=int, default=d.epochs, help=f'student epochs of the accuracy runs (bench default {d.epochs})')
     p.add_argument('--no-accuracy', action='store_true', help='skip the accuracy runs')
-    p.add_argument('--device', default=None)
-    p.add_argument('--json', default=None)
-    a = parse_args(p)
-    dev = torch.device(a.device) if a.device else default_device()
+    a, dev = parse_args(p)
     t_start = time.perf_counter()
     print(machine_line(dev))
     cfg = BenchConfig(methods=['kd'], epochs=a.epochs, seeds=a.seeds, device=str(dev))

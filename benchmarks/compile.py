@@ -32,7 +32,6 @@ import torch
 from torch import nn
 from torch._inductor.runtime.cache_dir_utils import temporary_cache_dir
 from fastai.callback.core import Callback
-from fastai.torch_core import default_device
 from kdnb.core import Distill
 from kdnb.data import get_dls
 from kdnb.models import get_model, param_count
@@ -123,10 +122,7 @@ def main():
     p.add_argument('--rounds', type=int, default=3)
     p.add_argument('--steps', type=int, default=20, help='timed steps per run (after 3 warm-up steps)')
     p.add_argument('--check-steps', type=int, default=5, help='first steps whose losses must match')
-    p.add_argument('--device', default=None)
-    p.add_argument('--json', default=None)
-    a = parse_args(p)
-    dev = torch.device(a.device) if a.device else default_device()
+    a, dev = parse_args(p)
     t_start = time.perf_counter()
     print(machine_line(dev))
     cases = make_cases(dev)

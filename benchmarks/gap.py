@@ -20,7 +20,7 @@ import argparse, json, resource, subprocess, sys, time
 from pathlib import Path
 import torch
 import _common
-from _common import machine_line, median, finish, set_malloc
+from _common import machine_line, median, finish, set_malloc, time_teacher
 
 LIBS = ('kdnb', 'torchdistill', 'fasterai')
 RECORD = {}   # name -> {'ms': [...], 'faults': [...]}, filled by the forward hooks below
@@ -88,7 +88,7 @@ def timed_run(run, lib, job, steps, warmup) -> dict:
 
 
 def profile_run(run, lib, job, steps) -> dict:
-    "Self CPU ms per step of the operators inside the teacher forward, and of the step's parts, under torch.profiler."
+    "CPU ms per teacher forward inside the training step under torch.profiler: in all, and its top operators."
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         res = run(lib, job, seed=0, steps=steps)
     n = len(res.step_times)
@@ -116,11 +116,8 @@ def child(a):
     for r in range(a.rounds):
         for lib in LIBS:
             for k, v in timed_run(peers.run, lib, job, a.steps, peers.WARMUP).items(): res[lib].setdefault(k, []).extend(v)
-    alone = dict(ms=[], faults=[])
-    for x, *_ in list(job.make_dls(0).train)[:a.steps]:
-        f0, t0 = minor_faults(), time.perf_counter()
-        with torch.no_grad(): job.teacher(x)
-        alone['ms'].append(1000 * (time.perf_counter() - t0)); alone['faults'].append(minor_faults() - f0)
+    RECORD.clear(); time_teacher(job.teacher, job.make_dls(0), a.steps, warmup=0)   # the teacher's hooks record it
+    alone = RECORD['teacher']
     prof = {lib: profile_run(peers.run, lib, job, min(a.steps, 12)) for lib in LIBS}
     return dict(malloc=_common.MALLOC, machine=machine_line('cpu'), desc=job.desc, prof=prof,
                 median={lib: {k: median(v) for k, v in d.items()} for lib, d in {**res, 'teacher alone': alone}.items()},

@@ -18,7 +18,6 @@ import argparse, statistics, time
 import torch
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
-from fastai.torch_core import default_device
 from kdnb.core import Distill, SampleIndex
 from kdnb.data import get_dls
 from kdnb.models import get_model, default_pair, param_count
@@ -42,11 +41,8 @@ def main():
     p.add_argument('--rounds', type=int, default=5)
     p.add_argument('--steps', type=int, default=30)
     p.add_argument('--dataset', default='mnist')
-    p.add_argument('--device', default=None)
-    p.add_argument('--json', default=None, help='write the figures to this file')
-    a = parse_args(p)
+    a, dev = parse_args(p)
     t_start = time.perf_counter()
-    dev = torch.device(a.device) if a.device else default_device()
     img = 28 if a.dataset == 'mnist' else 8
     t_arch, s_arch = default_pair()
     teacher = get_teacher(t_arch, a.dataset, device=dev)

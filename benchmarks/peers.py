@@ -41,7 +41,7 @@ conv teacher/student sized so that convolutions dominate; the teacher is trained
                                [--epochs 3] [--seeds 0 1] [--device cpu] [--mem-steps 10] [--mem-repeats 1] [--no-memory]
                                [--json out.json]
 """
-import argparse, copy, json, math, statistics, sys, time
+import argparse, copy, math, statistics, sys, time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -55,7 +55,6 @@ from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.optimizer import OptimWrapper
-from fastai.torch_core import default_device
 from fasterai.distill.distillation_callback import KnowledgeDistillationCallback
 from fasterai.distill.losses import SoftTarget
 from torchdistill.core.distillation import DistillationBox
@@ -64,7 +63,7 @@ from kdnb.data import get_dls
 from kdnb.models import get_model, param_count
 from kdnb.methods.kd import KD
 from kdnb.teachers import get_teacher, train_learner
-from _common import StepTimer, EpochTimer, PeakRSS, sync, time_teacher, median, machine_line, parse_args, set_malloc
+from _common import StepTimer, EpochTimer, PeakRSS, sync, time_teacher, median, machine_line, parse_args, set_malloc, finish
 
 KD_LIBS = ('kdnb', 'fasterai', 'torchdistill')          # the three implementations of the same KD job
 LIBS = (*KD_LIBS, 'student', 'student-torch')          # timed in every round, in this order
@@ -373,13 +372,10 @@ def main():
     p.add_argument('--epochs', type=int, default=3, help="epochs of the accuracy runs")
     p.add_argument('--lr', type=float, default=3e-3, help="Adam learning rate (constant), the same for all")
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
-    p.add_argument('--device', default=None)
     p.add_argument('--mem-steps', type=int, default=10, help="training steps of each memory run")
     p.add_argument('--mem-repeats', type=int, default=1, help="fresh child processes per library (median)")
     p.add_argument('--no-memory', action='store_true')
-    p.add_argument('--json', default=None)
-    a = parse_args(p)
-    dev = torch.device(a.device) if a.device else default_device()
+    a, dev = parse_args(p)
     print(machine_line(dev))
     print("versions: " + ", ".join(f"{m} {version(m)}" for m in ('torch', 'fastai', 'fasterai', 'torchdistill')) +
           f", python {sys.version.split()[0]}")
@@ -393,10 +389,7 @@ def main():
         acc = accuracy_runs(job, a.seeds, a.epochs)
         mem = None if a.no_memory else memory_runs(job, a, a.pair)
         out['cases'][case] = report(job, losses, times, epoch_times, acc, mem, a)
-    print(f"\ntotal run time {time.perf_counter() - t_start:.0f} s")
-    if a.json:
-        with open(a.json, 'w') as f: json.dump(out, f, indent=1, default=str)
-        print(f"wrote {a.json}")
+    finish(out, t_start, a.json)
 
 
 if __name__ == '__main__': main()

@@ -30,7 +30,6 @@ import torch
 from fastai.callback.core import Callback, CancelValidException
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
-from fastai.torch_core import default_device
 from kdnb.core import Distill
 from kdnb.data import get_dls
 from kdnb.models import get_model, param_count
@@ -126,11 +125,8 @@ def main():
     p.add_argument('--width-bs', type=int, default=64, help='batch size of the width axis')
     p.add_argument('--rounds', type=int, default=3)
     p.add_argument('--steps', type=int, default=20, help='timed steps per run (after 3 warm-up steps)')
-    p.add_argument('--device', default=None)
     p.add_argument('--plots', default=str(RESULTS), help='folder of scaling_bs.png and scaling_width.png')
-    p.add_argument('--json', default=None)
-    a = parse_args(p)
-    dev = torch.device(a.device) if a.device else default_device()
+    a, dev = parse_args(p)
     t_start = time.perf_counter()
     print(machine_line(dev))
     bs_points = [(bs, 4) for bs in a.bs]
