@@ -16,7 +16,7 @@ def set_malloc(mode: str):
     global MALLOC
     if mode not in ('default', 'tuned'): raise ValueError(f"--malloc must be 'default' or 'tuned', got {mode!r}")
     if mode == 'tuned':
-        from kdnb.core import tune_malloc
+        from kdnb.performance import tune_malloc
         if not tune_malloc(): mode = 'default (tune_malloc unavailable: not glibc)'
     MALLOC = mode
 

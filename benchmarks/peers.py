@@ -58,7 +58,8 @@ from fastai.optimizer import OptimWrapper
 from fasterai.distill.distillation_callback import KnowledgeDistillationCallback
 from fasterai.distill.losses import SoftTarget
 from torchdistill.core.distillation import DistillationBox
-from kdnb.core import Distill, arrays_dls
+from kdnb.core import Distill
+from kdnb.data import arrays_dls
 from kdnb.data import get_dls
 from kdnb.models import get_model, param_count
 from kdnb.methods.kd import KD

@@ -10,7 +10,7 @@ import json, os, subprocess, sys, pathlib
 TEACHER = """
 import json, sys
 from kdnb.teachers import get_teacher
-from kdnb.core import state_checksum
+from kdnb.checkpoint import state_checksum
 m = get_teacher('mlp-t', 'digits', epochs=2, device='cpu')
 print(json.dumps(dict(trained=m.kdnb_info['trained'], checksum=state_checksum(m.state_dict()))))
 """

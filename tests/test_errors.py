@@ -30,7 +30,9 @@ from fastai.losses import CrossEntropyLossFlat
 from kdnb import bench
 from kdnb.bench import BenchConfig, get_methods, load_methods, run_grid, compare
 load_methods()   # every kdnb.methods.* module registers its method
-from kdnb.core import METHODS, Distill, CachedTeacher, KDBatch, register_method, synth_dls, tune_malloc
+from kdnb.core import METHODS, Distill, CachedTeacher, KDBatch, register_method
+from kdnb.data import synth_dls
+from kdnb.performance import tune_malloc
 from kdnb.divergences import DIVERGENCES, get_divergence
 from kdnb.features import (as_names, get_layers, Taps, feature_shapes, ConvConnector, LinearConnector, make_connector,
                            connectors_for, match_spatial, feature_mse_loss, FeatureMSE)

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from hypothesis import assume, example, given, settings, strategies as st
 
 import kdnb.methods
-from kdnb.core import compute_dtype
+from kdnb.checks import compute_dtype
 from kdnb import divergences
 from kdnb.divergences import (DIVERGENCES, forward_kl, reverse_kl, js_div, tv_dist, skew_kl, skew_rkl, generalized_jsd,
                               get_divergence)

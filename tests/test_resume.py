@@ -14,7 +14,8 @@ from fastai.callback.schedule import fit_one_cycle  # patches Learner
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
-from kdnb.core import Checkpoint, Distill, METHODS
+from kdnb.core import Distill, METHODS
+from kdnb.checkpoint import Checkpoint
 from kdnb.data import get_dls
 from kdnb.features import FeatureMSE, make_connector
 from kdnb.models import get_model
