@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kdnb-installed
 
-.PHONY: setup bench test test-gpu lab export readme docs browser sidebar
+.PHONY: setup bench test test-gpu lab lint export readme docs browser sidebar
 
 setup: $(STAMP)
 
@@ -22,8 +22,12 @@ bench: $(STAMP)
 
 # the whole suite: every notebook (papermill), repository checks, then the docs site built from the executed
 # notebooks and opened in headless Chromium (tests/test_docs.py)
-test: $(STAMP) browser
+test: $(STAMP) browser lint
 	$(VENV)/bin/pytest -q --durations=40 tests $(ARGS)
+
+# unused imports, undefined names, lines over 120 characters (ruff.toml); fix kdnb/ findings in its notebooks
+lint: $(STAMP)
+	$(VENV)/bin/ruff check kdnb tests benchmarks tools
 
 # the static docs site in docs/ (offline: Sphinx + MyST-NB, MathJax served locally); open docs/index.html
 docs: $(STAMP)
@@ -37,8 +41,10 @@ browser:
 test-gpu: $(STAMP) browser
 	KDNB_FULL=1 $(VENV)/bin/pytest -q tests $(ARGS)
 
+# (as root, as on this project's machines, Jupyter needs --allow-root)
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --no-browser --notebook-dir nbs --MappingKernelManager.default_kernel_name=kdnb
+	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --no-browser --notebook-dir nbs --MappingKernelManager.default_kernel_name=kdnb \
+		$$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 # after editing notebooks: export the library and strip outputs/metadata
 export: $(STAMP)

@@ -9,7 +9,7 @@ Three measurements on MNIST-5k with the default pair (cnn-t teacher from the kdn
              student alone and of `Distill(cache, KD(T=4), ce_weight=0.1, kd_weight=0.9)` for the dense and each
              top-k cache, in interleaved rounds (student, dense, top-1, ... ; student, dense, ...), first 3 steps of
              each run dropped; ratio to the student (target <= 1.10).
-  accuracy : validation top-1 of KD (kdnb.bench's recipe: `kd_method()`, 5 epochs one-cycle Adam lr 1e-2, batch 64,
+  accuracy : validation top-1 of KD (kdnb.bench's recipe: `Distill(teacher, KD())`, 5 epochs one-cycle Adam lr 1e-2, batch 64,
              the whole training split) with the live teacher, the dense cache and each top-k cache, seeds 0-2, mean
              +- sd; a difference to dense KD is flagged when |mean difference| > 2 standard errors
              (sqrt((sd_a^2 + sd_b^2) / n)), i.e. beyond seed noise.
@@ -25,7 +25,8 @@ from kdnb.bench import BenchConfig, run_one
 from kdnb.core import Method, SampleIndex
 from kdnb.data import get_dls
 from kdnb.models import get_model, default_pair
-from kdnb.methods.kd import kd_method
+from kdnb.core import Distill
+from kdnb.methods.kd import KD
 from kdnb.teachers import get_teacher, predict_logits, TeacherCache
 from _common import machine_line, step_times, finish, parse_args
 
@@ -59,7 +60,7 @@ def time_caches(caches, dls, s_arch, rounds, steps) -> dict:
     def student():
         torch.manual_seed(0)
         return get_model(s_arch)
-    setups = {'student': lambda: [SampleIndex()], **{n: (lambda c=c: kd_method()(c)) for n, c in caches.items()}}
+    setups = {'student': lambda: [SampleIndex()], **{n: (lambda c=c: [Distill(c, KD())]) for n, c in caches.items()}}
     times = {n: [] for n in setups}
     for r in range(rounds):
         for name, make in setups.items(): times[name] += step_times(student(), dls, make(), steps=steps)
@@ -68,12 +69,13 @@ def time_caches(caches, dls, s_arch, rounds, steps) -> dict:
 
 def accuracy_runs(teacher, caches, cfg, seeds) -> list[dict]:
     "KD runs with kdnb.bench's recipe: the live teacher and every cache, each seed (interleaved per seed)."
-    methods = [Method('live', kd_method())] + [Method(n, lambda _teacher, c=c: kd_method()(c)) for n, c in caches.items()]
+    kd = lambda teacher, student, dls: [KD()]
+    setups = [(Method('live', kd), teacher)] + [(Method(n, kd), c) for n, c in caches.items()]   # a cache is the teacher
     t_valid, _ = predict_logits(teacher, get_dls(cfg.dataset, bs=cfg.bs, device=cfg.device).valid)
     runs = []
     for seed in seeds:
-        for m in methods:
-            runs.append(run_one(m, teacher, cfg, seed, t_valid))
+        for m, source in setups:
+            runs.append(run_one(m, source, cfg, seed, t_valid))
             print(f"  seed {seed} {m.name:6s} top-1 {100 * runs[-1]['acc']:.2f}%  ({runs[-1]['sec_per_epoch']:.1f} s/epoch)")
     return runs
 

@@ -44,10 +44,10 @@ MATHJAX_DONE = """() => (window.MathJax && MathJax.startup) ? MathJax.startup.pr
 
 def test_site_has_the_pages(site):
     names = set(pages())
-    for p in ('index.html', 'methods.html', 'leaderboard.html', '00_core.html', '10_hinton_kd.html', 'search.html'):
+    for p in ('index.html', 'methods.html', 'leaderboard.html', 'foundation/00_core.html', 'logit/01_kd.html', 'search.html'):
         assert p in names, f"{p} missing from docs/"
-    notebooks = {p.stem for p in (ROOT / 'nbs').glob('*.ipynb')}
-    assert notebooks <= {pathlib.Path(p).stem for p in names}, f"notebooks without a page: {notebooks - {pathlib.Path(p).stem for p in names}}"
+    notebooks = {str(p.relative_to(ROOT / 'nbs').with_suffix('.html')) for p in (ROOT / 'nbs').rglob('*.ipynb')}
+    assert notebooks <= names, f"notebooks without a page: {sorted(notebooks - names)}"
 
 def check_page(ctx, site, page):
     "Open one page; return a list of problems (empty when the page is as a person should see it)."

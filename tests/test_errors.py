@@ -1,9 +1,9 @@
 """Clear errors (issue 5): a table of bad inputs for the core and every method family.
 
-The table `BAD` tries 607 bad inputs. Each row calls kdnb with one bad argument and asserts the exception type and a
+The table `BAD` tries 636 bad inputs. Each row calls kdnb with one bad argument and asserts the exception type and a
 piece of the message that names the offending argument (e.g. "`T`"). The row's name starts with its family: a kdnb
-module (`core`, `divergences`, `features`, `teachers`, `data`, `bench`) or a registered method name (`kd`, `dkd`,
-...); `test_every_method_has_rows` fails when a registered method has no rows.
+module (`core`, `checks`, `checkpoint`, `performance`, `divergences`, `features`, `teachers`, `data`, `bench`) or a
+registered method name (`kd`, `dkd`, ...); `test_every_method_has_rows` fails when a registered method has no rows.
 
 Rows where kdnb does not (yet) give the right error keep their correct expectation and are strict xfails restricted
 to what happens today (`now`): the exception kdnb raises instead, `UNCLEAR` (right type, message does not name the
@@ -30,7 +30,7 @@ from fastai.losses import CrossEntropyLossFlat
 from kdnb import bench
 from kdnb.bench import BenchConfig, get_methods, load_methods, run_grid, compare
 load_methods()   # every kdnb.methods.* module registers its method
-from kdnb.core import METHODS, Distill, CachedTeacher, KDBatch, register_method
+from kdnb.core import METHODS, Distill, DistillTerm, CachedTeacher, KDBatch, register_method
 from kdnb.data import synth_dls
 from kdnb.performance import tune_malloc
 from kdnb.divergences import DIVERGENCES, get_divergence
@@ -38,21 +38,23 @@ from kdnb.features import (as_names, get_layers, Taps, feature_shapes, ConvConne
                            connectors_for, match_spatial, feature_mse_loss, FeatureMSE)
 from kdnb.teachers import TeacherCache, get_teacher, train_learner, atomic_save, state_checksum
 from kdnb.data import get_dls, load_arrays, split_idx, noisy_labels
-from kdnb.methods.kd import kd_loss, KD, kd_method
-from kdnb.methods.dkd import dkd_loss, dkd_parts, DKD, dkd_method
-from kdnb.methods.logit_std import zscore, lskd_loss, LSKD, Standardize, lskd_method
-from kdnb.methods.nkd import nkd_loss, nkd_parts, NKD, nkd_method, uskd_loss, uskd_parts, uskd_rank_score, USKD, uskd_method
-from kdnb.methods.ttm import ttm_loss, wttm_loss, TTM, WTTM, ttm_method, wttm_method
-from kdnb.methods.dts import dts_gap, dts_scale, dts_target, DTSKD, DynamicTemperature, dts_method
-from kdnb.methods.pld import pld_loss, PLD, pld_method
-from kdnb.methods.sinkd import sinkhorn_plan, sinkhorn_loss, SinKD, sinkd_method
+from kdnb.methods.kd import kd_loss, KD
+from kdnb.methods.logit_mse import logit_mse_loss, LogitMSE
+from kdnb.methods.dkd import dkd_loss, dkd_parts, DKD
+from kdnb.methods.logit_std import zscore, lskd_loss, LSKD, Standardize
+from kdnb.methods.nkd import nkd_loss, nkd_parts, NKD, uskd_loss, uskd_parts, uskd_rank_score, USKD
+from kdnb.methods.ttm import ttm_loss, wttm_loss, TTM, WTTM
+from kdnb.methods.dts import dts_gap, dts_scale, dts_target, DTSKD, DynamicTemperature
+from kdnb.methods.pld import pld_loss, PLD
+from kdnb.methods.sinkd import sinkhorn_plan, sinkhorn_loss, SinKD
 from kdnb.methods.dual_head import (binary_kl_loss, binary_kl_norm_loss, DualHeadStudent, DualHead, DualHeadKD,
-                                    align_gradients, GradAlign, dhkd_method)
-from kdnb.methods.ofa import ofa_weights, ofa_loss, OFA, ofa_method
-from kdnb.methods.logitclip import clip_logits, logitclip_ce, LogitClipLoss, LogitClip, LogitClipCE, logitclip_method, logitclip_ce_method
-from kdnb.methods.ls_compat import ls_loss, ls_kd_method, template_projection, diffusion_index, class_triplet, penultimate_features
+                                    align_gradients, GradAlign, find_dual_head)
+from fastai.callback.training import GradientAccumulation
+from kdnb.methods.ofa import ofa_weights, ofa_loss, OFA
+from kdnb.methods.logitclip import clip_logits, logitclip_ce, LogitClipLoss, LogitClip, LogitClipCE
+from kdnb.methods.ls_compat import ls_loss, PureKD, template_projection, diffusion_index, class_triplet, penultimate_features
 
-MODULE_FAMILIES = ('core', 'divergences', 'features', 'teachers', 'data', 'bench')
+MODULE_FAMILIES = ('core', 'checks', 'checkpoint', 'performance', 'divergences', 'features', 'teachers', 'data', 'bench')
 NO_ERROR = pytest.fail.Exception   # what `pytest.raises` raises when the call raises nothing
 UNCLEAR = AssertionError           # the right exception type, but the message does not name the argument
 
@@ -144,11 +146,18 @@ def teacher_checkpoint(path):
     state = nn.Linear(8, 4).state_dict()
     atomic_save(dict(recipe={}, state=state, checksum=state_checksum(state), valid_acc=1.), path)
 
-def register_tmp(name, make=lambda teacher: []):
+def register_tmp(name, terms=lambda teacher, student, dls: [], family='logit'):
     "`register_method`, leaving the registry as it was (a bad name that is accepted must not leak into other tests)."
     before = dict(METHODS)
-    try: register_method(name, make)
+    try: register_method(name, terms, family=family)
     finally: METHODS.clear(); METHODS.update(before)
+
+class TermA(DistillTerm): name, ce_weight = 'a', 0.1
+class TermB(DistillTerm): name, ce_weight = 'b', 1.0
+class BadCallbacks(DistillTerm):
+    "A term whose `callbacks()` returns something that is not a fastai Callback."
+    name = 'bad_cbs'
+    def callbacks(self): return ['schedule']
 
 class CLIError(Exception): "What `kdnb bench` printed on stderr before exiting."
 
@@ -214,6 +223,10 @@ CORE = [
     Bad('core: Distill teacher is a path', lambda: Distill('teacher.pt', KD()), TypeError, 'teacher must be an nn.Module'),
     Bad('core: Distill no teacher for a teacher term', lambda: Distill(None, KD()), ValueError, "term(s) ['kd'] need a teacher"),
     Bad('core: Distill empty teacher ensemble', lambda: Distill([], KD()), ValueError, 'teacher'),
+    Bad('core: Distill terms stating different CE weights', lambda: Distill(nn.Linear(8, 4), TermA(), TermB()), ValueError,
+        "the terms state different CE weights {'a': 0.1, 'b': 1.0}"),
+    Bad('core: Distill term callbacks not Callbacks', lambda: Distill(nn.Linear(8, 4), BadCallbacks()), TypeError,
+        "a term's callbacks() must return fastai Callbacks, got str"),
     Bad('core: Distill ensemble with a non-module', lambda: Distill([nn.Linear(8, 4), 'teacher.pt'], KD()), TypeError, 'teacher'),
     # inside a Learner: the errors appear at the first batch (or in before_fit)
     Bad('core: fit teacher class count != student', lambda: distill_fit(nn.Linear(8, 5), KD()), ValueError,
@@ -234,10 +247,10 @@ CORE = [
     Bad('core: fit TeacherCache not covering the data', lambda: distill_fit(synth_cache(n=10), KD(), dls=synth_dls(n=64, bs=16, with_idx=True)),
         ValueError, 'does not cover the dataset'),
     Bad('core: fit TeacherCache built for other data', cache_for_other_data, ValueError, 'built for other data'),
-    Bad('core: tune_malloc mmap_threshold above glibc maximum', lambda: tune_malloc(64 * 2**20), ValueError, '`mmap_threshold`'),
-    Bad('core: tune_malloc float mmap_threshold', lambda: tune_malloc(1.5), TypeError, '`mmap_threshold`'),
-    Bad('core: tune_malloc negative trim_threshold', lambda: tune_malloc(trim_threshold=-1), ValueError, '`trim_threshold`'),
-    Bad('core: tune_malloc trim_threshold above a C int', lambda: tune_malloc(trim_threshold=2**31), ValueError, '`trim_threshold`'),
+    Bad('performance: tune_malloc mmap_threshold above glibc maximum', lambda: tune_malloc(64 * 2**20), ValueError, '`mmap_threshold`'),
+    Bad('performance: tune_malloc float mmap_threshold', lambda: tune_malloc(1.5), TypeError, '`mmap_threshold`'),
+    Bad('performance: tune_malloc negative trim_threshold', lambda: tune_malloc(trim_threshold=-1), ValueError, '`trim_threshold`'),
+    Bad('performance: tune_malloc trim_threshold above a C int', lambda: tune_malloc(trim_threshold=2**31), ValueError, '`trim_threshold`'),
     Bad('core: fit TeacherCache with NaN outputs', lambda: distill_fit(synth_cache(logits=torch.full((64, 4), NAN)), KD(),
                                                                    dls=synth_dls(n=64, bs=16, with_idx=True)), ValueError, 'NaN or inf'),
     Bad('core: fit TeacherCache on augmented data', lambda: distill_fit(TeacherCache.build(digits_model(), get_dls('digits', with_idx=True, device='cpu')),
@@ -248,7 +261,8 @@ CORE = [
     Bad('core: register_method name with a space', lambda: register_tmp('my method'), ValueError, 'method name'),
     Bad('core: register_method empty name', lambda: register_tmp(''), ValueError, 'method name'),
     Bad('core: register_method name not a string', lambda: register_tmp(42), ValueError, 'method name'),
-    Bad('core: register_method make not callable', lambda: register_tmp('x', 'kd'), TypeError, '`make` must be callable'),
+    Bad('core: register_method terms not callable', lambda: register_tmp('x', 'kd'), TypeError, '`terms` must be a DistillTerm class or a callable'),
+    Bad('core: register_method unknown family', lambda: register_tmp('x', family='logits'), ValueError, '`family` must be one of'),
     Bad("core: register_method reserved name 'all'", lambda: register_tmp('all'), ValueError, 'all'),
 ]
 
@@ -419,9 +433,12 @@ KD_ROWS = (logit_rows('kd', 'kd_loss', lambda s, t, y, **kw: kd_loss(s, t, **kw)
            + number_rows('kd', 'kd_loss', lambda **kw: kd_loss(S, T, **kw), {'T': POSITIVE})
            + number_rows('kd', 'KD', KD, {'T': [0, -1., '4']})
            + [Bad('kd: kd_loss s is a list', lambda: kd_loss([[1., 2.]], T), TypeError, '`s` must be a tensor'),
-              Bad('kd: kd_method T=0', lambda: kd_method(T=0), ValueError, '`T`'),
-              Bad('kd: kd_method kd_weight<0', lambda: kd_method(kd_weight=-1.), ValueError, '`kd_weight`'),
-              Bad('kd: kd_method(...)(teacher) kd_weight<0', lambda: kd_method(kd_weight=-1.)(nn.Linear(8, 4)), ValueError, '`kd_weight`')])
+              Bad('kd: Distill(teacher, KD()) kd_weight<0', lambda: Distill(nn.Linear(8, 4), KD(), kd_weight=-1.), ValueError, '`kd_weight`')])
+
+LOGIT_MSE_ROWS = (logit_rows('logit_mse', 'logit_mse_loss', lambda s, t, y, **kw: logit_mse_loss(s, t))
+                  + [Bad('logit_mse: logit_mse_loss t is None', lambda: logit_mse_loss(S, None), TypeError, '`t` must be a tensor'),
+                     Bad('logit_mse: fit teacher class count != student', lambda: distill_fit(nn.Linear(8, 5), LogitMSE()), ValueError,
+                         'class count differs')])
 
 def dkd(s, t, y, **kw): return dkd_loss(s, t, y, **kw)
 DKD_ROWS = (logit_rows('dkd', 'dkd_loss', dkd) + label_rows('dkd', 'dkd_loss', dkd)
@@ -436,8 +453,12 @@ DKD_ROWS = (logit_rows('dkd', 'dkd_loss', dkd) + label_rows('dkd', 'dkd_loss', d
             + number_rows('dkd', 'DKD', DKD, {'T': [0, '4'], 'alpha': [-1.], 'beta': [-8.], 'warmup_pct': [0, 1.5], 'warmup_epochs': [0]})
             + [Bad('dkd: DKD both warm-ups', lambda: DKD(warmup_pct=0.1, warmup_epochs=2), ValueError, 'at most one of `warmup_pct` and `warmup_epochs`'),
                variant_row('dkd', 'DKD', DKD),
-               Bad('dkd: dkd_method alpha<0', lambda: dkd_method(alpha=-1.), ValueError, '`alpha`'),
-               Bad('dkd: dkd_method ce_weight<0', lambda: dkd_method(ce_weight=-1.), ValueError, '`ce_weight`')])
+               Bad('dkd: dkd_loss negative per-sample beta', lambda: dkd(S, T, Y, beta=-torch.ones(4)), ValueError,
+                   '`beta` must hold finite weights >= 0'),
+               Bad('dkd: DKD T<0', lambda: DKD(T=-1.), ValueError, '`T`'),
+               Bad('dkd: DKD warmup_epochs=0 without warmup_pct', lambda: DKD(warmup_pct=None, warmup_epochs=0), ValueError,
+                   '`warmup_epochs` must be a finite number > 0'),
+               Bad('dkd: Distill(DKD) ce_weight<0', lambda: Distill(nn.Linear(8, 4), DKD(), ce_weight=-1.), ValueError, '`ce_weight`')])
 
 LSKD_ROWS = (logit_rows('lskd', 'lskd_loss', lambda s, t, y, **kw: lskd_loss(s, t, **kw))
              + number_rows('lskd', 'lskd_loss', lambda **kw: lskd_loss(S, T, **kw), {'T': POSITIVE})
@@ -452,9 +473,11 @@ LSKD_ROWS = (logit_rows('lskd', 'lskd_loss', lambda s, t, y, **kw: lskd_loss(s, 
                 variant_row('lskd', 'Standardize', lambda **kw: Standardize(KD(), **kw)),
                 Bad('lskd: Standardize(DKD) float labels', lambda: Standardize(DKD(warmup_pct=None))(KDBatch(s=S, t=T, y=Y_FLOAT)), TypeError,
                     'integer class indices'),
-                Bad('lskd: lskd_method lskd_weight<0', lambda: lskd_method(lskd_weight=-1.), ValueError, '`lskd_weight`'),
-                Bad('lskd: lskd_method ce_weight NaN', lambda: lskd_method(ce_weight=NAN), ValueError, '`ce_weight`'),
-                variant_row('lskd', 'lskd_method', lskd_method)])
+                Bad('lskd: Distill(LSKD) lskd_weight<0', lambda: Distill(nn.Linear(8, 4), LSKD(), lskd_weight=-1.), ValueError,
+                    '`lskd_weight`'),
+                Bad('lskd: Distill(LSKD) ce_weight NaN', lambda: Distill(nn.Linear(8, 4), LSKD(), ce_weight=NAN), ValueError, '`ce_weight`'),
+                Bad('lskd: Standardize(DKD) with KD, no ce_weight', lambda: Distill(nn.Linear(8, 4), Standardize(DKD()), KD()), ValueError,
+                    "different CE weights {'dkd_ls': 1.0, 'kd': 0.1}")])
 
 def nkd(s, t, y, **kw): return nkd_loss(s, t, y, **kw)
 NKD_ROWS = (logit_rows('nkd', 'nkd_loss', nkd) + label_rows('nkd', 'nkd_loss', nkd)
@@ -463,8 +486,8 @@ NKD_ROWS = (logit_rows('nkd', 'nkd_loss', nkd) + label_rows('nkd', 'nkd_loss', n
             + [Bad('nkd: nkd_loss 3-D logits', lambda: nkd(S[None], T[None], Y[None]), ValueError, '`s` must have shape (N, C)'),
                Bad('nkd: nkd_loss one class', lambda: nkd(S[:, :1], T[:, :1], Y * 0), ValueError, 'at least 2 classes')]
             + number_rows('nkd', 'NKD', NKD, {'T': [-1., '1'], 'gamma': [-1.]})
-            + [Bad('nkd: nkd_method ce_weight<0', lambda: nkd_method(ce_weight=-1.), ValueError, '`ce_weight`'),
-               Bad('nkd: nkd_method T=0', lambda: nkd_method(T=0), ValueError, '`T`')])
+            + [Bad('nkd: Distill NKD with KD, CE weights differ', lambda: Distill(nn.Linear(8, 4), KD(), NKD()), ValueError,
+                   'different CE weights')])
 
 def uskd(s, weak, y, **kw): return uskd_loss(s, y, weak, **kw)   # the "teacher" slot of the row makers is the weak head
 USKD_ROWS = (logit_rows('uskd', 'uskd_loss', uskd, t_name='weak') + label_rows('uskd', 'uskd_loss', uskd)
@@ -478,7 +501,25 @@ USKD_ROWS = (logit_rows('uskd', 'uskd_loss', uskd, t_name='weak') + label_rows('
                 Bad('uskd: USKD n_classes float', lambda: USKD('act', 16, 4.), TypeError, '`n_classes` must be an int'),
                 Bad('uskd: USKD mu<0', lambda: USKD('act', 16, 4, mu=-1.), ValueError, '`mu`'),
                 variant_row('uskd', 'USKD', lambda **kw: USKD('act', 16, 4, **kw)),
-                variant_row('uskd', 'uskd_method', uskd_method),
+                Bad('uskd: uskd_rank_score labels missing', lambda: uskd_rank_score(S, T, None), ValueError, '`y` (the labels) is required'),
+                Bad('uskd: USKD weak_logits 3-D feature', lambda: USKD('act', 16, 4).weak_logits(torch.randn(4, 16, 3)), ValueError,
+                    'needs (N, C, H, W) or (N, D)'),
+                Bad('uskd: USKD.from_student layer not a string', lambda: USKD.from_student(tiny_net(), synth_dls(n=64, bs=16), layer=['act']),
+                    TypeError, '`layer` must be a layer name'),
+                Bad('uskd: USKD.from_student unknown layer', lambda: USKD.from_student(tiny_net(), synth_dls(n=64, bs=16), layer='akt'),
+                    ValueError, "no layer 'akt' in the student"),
+                Bad('uskd: USKD.from_student layer of rank 3',
+                    lambda: USKD.from_student(nn.Sequential(OrderedDict(hidden=nn.Linear(8, 16), seq=nn.Unflatten(1, (4, 4)), flat=nn.Flatten(),
+                                                                        head=nn.Linear(16, 4))), synth_dls(n=64, bs=16), layer='seq'),
+                    ValueError, 'the weak head needs (N, C, H, W) or (N, D)'),
+                Bad('uskd: USKD.from_student student output not (N, C)',
+                    lambda: USKD.from_student(nn.Sequential(OrderedDict(act=nn.Linear(8, 16), head=nn.Unflatten(1, (4, 4)))),
+                                              synth_dls(n=64, bs=16), layer='act'), ValueError, 'expected logits (N, n_classes)'),
+                Bad('uskd: USKD.from_student mu<0', lambda: USKD.from_student(tiny_net(), synth_dls(n=64, bs=16), layer='act', mu=-1.),
+                    ValueError, '`mu`'),
+                Bad('uskd: USKD.from_student unknown keyword',
+                    lambda: USKD.from_student(tiny_net(), synth_dls(n=64, bs=16), layer='act', gamma=1.), TypeError, "'gamma'"),
+                variant_row('uskd', 'USKD.from_student', lambda **kw: USKD.from_student(tiny_net(), synth_dls(n=64, bs=16), layer='act', **kw)),
                 Bad('uskd: fit unknown layer', lambda: distill_fit(None, USKD('akt', 16, 4), student=tiny_net()), ValueError,
                     "no layer 'akt' in the student"),
                 Bad('uskd: fit wrong channels', lambda: distill_fit(None, USKD('act', 8, 4), student=tiny_net()), ValueError, 'pass channels=16'),
@@ -486,37 +527,45 @@ USKD_ROWS = (logit_rows('uskd', 'uskd_loss', uskd, t_name='weak') + label_rows('
                 Bad('uskd: called outside Distill', lambda: USKD('act', 16, 4)(KDBatch(s=S, t=None, y=Y)), RuntimeError, 'no hook on the student')])
 
 TTM_ROWS = []
-for name, fn, cls, factory in (('ttm', ttm_loss, TTM, ttm_method), ('wttm', wttm_loss, WTTM, wttm_method)):
+for name, fn, cls in (('ttm', ttm_loss, TTM), ('wttm', wttm_loss, WTTM)):
     TTM_ROWS += (logit_rows(name, fn.__name__, lambda s, t, y, fn=fn, **kw: fn(s, t, **kw))
                  + number_rows(name, fn.__name__, lambda fn=fn, **kw: fn(S, T, **kw), {'gamma': POSITIVE})
                  + number_rows(name, cls.__name__, cls, {'gamma': [0, -1.]})
-                 + [Bad(f'{name}: {factory.__name__} gamma=0', lambda f=factory: f(gamma=0), ValueError, '`gamma`'),
-                    Bad(f'{name}: {factory.__name__} {name}_weight<0', lambda f=factory, n=name: f(**{f'{n}_weight': -1.}), ValueError,
-                        f'`{name}_weight`'),
-                    Bad(f'{name}: {factory.__name__}(...)(teacher) {name}_weight<0',
-                        lambda f=factory, n=name: f(**{f'{n}_weight': -1.})(nn.Linear(8, 4)), ValueError, f'`{name}_weight`')])
+                 + [Bad(f'{name}: Distill {name}_weight<0', lambda cls=cls, n=name: Distill(nn.Linear(8, 4), cls(), **{f'{n}_weight': -1.}),
+                        ValueError, f'`{name}_weight`')])
 
 def dts(s, t, y): return dts_gap(s, t, y)
+
+def dts_step(epoch, gap, total_epochs: int = 2):
+    "One update of a fresh `DTSKD()`'s scheduler outside a fit, for a run of `total_epochs` epochs."
+    dt, = DTSKD().callbacks(); dt.total_epochs = total_epochs
+    return dt.step(epoch, gap)
+
 DTS_ROWS = (logit_rows('dts', 'dts_gap', dts) + label_rows('dts', 'dts_gap', dts)
             + number_rows('dts', 'dts_target', lambda **kw: dts_target(**{'progress': 0.5, 'gap': 0., **kw}),
                           {'T0': [0, '4'], 'Tmin': [-1.], 'Tmax': [INF], 'curve_shape': [0], 'gap': [NAN, '1']})
             + [Bad('dts: dts_target Tmin > Tmax', lambda: dts_target(0.5, 0., Tmin=5., Tmax=4.), ValueError, '`Tmin` must be <= `Tmax`'),
                Bad('dts: dts_target cap<1', lambda: dts_target(0.5, 0., cap=0.9), ValueError, '`cap` must be >= 1'),
                Bad('dts: dts_target progress>1', lambda: dts_target(1.5, 0.), ValueError, '`progress` must be in [0, 1]'),
-               Bad('dts: dts_scale gap NaN', lambda: dts_scale(NAN), ValueError, '`gap` must be finite'),
-               Bad('dts: DTSKD T=0', lambda: DTSKD(T=0), ValueError, '`T`')]
-            + number_rows('dts', 'DynamicTemperature', DynamicTemperature, {'T0': [-1.], 'Tmin': [0], 'momentum': [-0.1], 'cap': [0.5]})
-            + [Bad('dts: DynamicTemperature momentum>1', lambda: DynamicTemperature(momentum=1.5), ValueError, '`momentum` must be in [0, 1]'),
-               Bad('dts: DynamicTemperature Tmin > Tmax', lambda: DynamicTemperature(Tmin=3., Tmax=2.), ValueError, '`Tmin` must be <= `Tmax`'),
-               Bad('dts: DynamicTemperature bad progress', lambda: DynamicTemperature(progress='iteration'), ValueError, '`progress` must be one of'),
+               Bad('dts: dts_scale gap NaN', lambda: dts_scale(NAN), ValueError, '`gap` must be finite')]
+            + number_rows('dts', 'DTSKD', DTSKD, {'T0': [0, -1.], 'Tmin': [0], 'Tmax': [INF], 'momentum': [-0.1], 'cap': [0.5],
+                                                  'curve_shape': [0]})
+            + [Bad('dts: DTSKD momentum>1', lambda: DTSKD(momentum=1.5), ValueError, '`momentum` must be in [0, 1]'),
+               Bad('dts: DTSKD Tmin > Tmax', lambda: DTSKD(Tmin=3., Tmax=2.), ValueError, '`Tmin` must be <= `Tmax`'),
+               Bad('dts: DTSKD bad progress', lambda: DTSKD(progress='iteration'), ValueError, '`progress` must be one of'),
                Bad('dts: DynamicTemperature term without temperature', lambda: DynamicTemperature(term=KD()), TypeError,
                    '`term` must be a DistillTerm with a `temperature` buffer'),
-               Bad('dts: DynamicTemperature.step outside a fit', lambda: DynamicTemperature().step(1, 0.), ValueError, '`total_epochs`'),
-               Bad('dts: DynamicTemperature temperature=0', lambda: setattr(DynamicTemperature(), 'temperature', 0.), ValueError, '`temperature`'),
-               Bad('dts: dts_method Tmin > Tmax', lambda: dts_method(Tmin=9.), ValueError, '`Tmin`'),
-               Bad('dts: dts_method kd_weight<0', lambda: dts_method(kd_weight=-1.), ValueError, '`kd_weight`'),
-               Bad('dts: fit DynamicTemperature without its Distill', lambda: fit_tiny(Distill(nn.Linear(8, 4), KD()), DynamicTemperature()),
-                   ValueError, 'no `Distill` callback of this Learner uses the term')])
+               Bad('dts: DynamicTemperature.step outside a fit', lambda: DynamicTemperature(DTSKD()).step(1, 0.), ValueError,
+                   '`total_epochs`'),
+               Bad('dts: DynamicTemperature.step epoch<0', lambda: dts_step(-1, 0.), ValueError, '`epoch` must be in [0, total_epochs=2]'),
+               Bad('dts: DynamicTemperature.step epoch past the run', lambda: dts_step(3, 0.), ValueError,
+                   '`epoch` must be in [0, total_epochs=2]'),
+               Bad('dts: DynamicTemperature.step gap NaN', lambda: dts_step(1, NAN), ValueError, '`gap` must be finite'),
+               Bad('dts: DynamicTemperature.step gap string', lambda: dts_step(1, '0'), TypeError, '`gap` must be a number'),
+               Bad('dts: DynamicTemperature temperature=0', lambda: setattr(DynamicTemperature(DTSKD()), 'temperature', 0.), ValueError,
+                   '`temperature`'),
+               Bad('dts: fit DynamicTemperature added to the Learner',
+                   lambda: fit_tiny(Distill(nn.Linear(8, 4), KD()), DynamicTemperature(DTSKD())), ValueError, 'is not run by a `Distill`')])
 
 def pld(s, t, y, **kw): return pld_loss(s, t, y, **kw)
 PLD_ROWS = (logit_rows('pld', 'pld_loss', pld)
@@ -524,8 +573,11 @@ PLD_ROWS = (logit_rows('pld', 'pld_loss', pld)
             + number_rows('pld', 'pld_loss', lambda **kw: pld(S, T, Y, **kw), {'T': POSITIVE})
             + [Bad('pld: PLD T=0', lambda: PLD(T=0), ValueError, '`T`'),
                Bad('pld: PLD without labels', lambda: PLD()(KDBatch(s=S, t=T, y=None)), ValueError, 'PLD needs the targets'),
-               Bad('pld: pld_method ce_weight<0', lambda: pld_method(ce_weight=-1.), ValueError, '`ce_weight`'),
-               Bad('pld: pld_method T=0', lambda: pld_method(T=0), ValueError, '`T`')])
+               Bad('pld: Distill(PLD) ce_weight<0', lambda: Distill(nn.Linear(8, 4), PLD(), ce_weight=-1.), ValueError, '`ce_weight`'),
+               Bad('pld: Distill(PLD) pld_weight NaN', lambda: Distill(nn.Linear(8, 4), PLD(), pld_weight=NAN), ValueError, '`pld_weight`'),
+               Bad('pld: Distill KD + PLD, different CE weights', lambda: Distill(nn.Linear(8, 4), KD(), PLD()), ValueError,
+                   "the terms state different CE weights {'kd': 0.1, 'pld': 0.0}")]
+            + number_rows('pld', 'PLD', PLD, {'T': [-1., NAN, INF, '1']}))
 
 SINKD_ROWS = (logit_rows('sinkd', 'sinkhorn_loss', lambda s, t, y, **kw: sinkhorn_loss(s, t, **kw))
               + number_rows('sinkd', 'sinkhorn_loss', lambda **kw: sinkhorn_loss(S, T, **kw), {'T': POSITIVE, 'eps': [0, -0.1]})
@@ -537,9 +589,19 @@ SINKD_ROWS = (logit_rows('sinkd', 'sinkhorn_loss', lambda s, t, y, **kw: sinkhor
                  Bad('sinkd: sinkhorn_plan non-square cost', lambda: sinkhorn_plan(torch.rand(4, 3)), ValueError, '`cost` must be a square')]
               + number_rows('sinkd', 'SinKD', SinKD, {'T': [-1.], 'eps': [0], 'n_iters': [0]})
               + [variant_row('sinkd', 'SinKD', SinKD),
-                 Bad('sinkd: sinkd_method beta<0', lambda: sinkd_method(beta=-0.8), ValueError, '`beta`'),
-                 Bad('sinkd: sinkd_method kd_weight inf', lambda: sinkd_method(kd_weight=INF), ValueError, '`kd_weight`'),
-                 Bad('sinkd: sinkd_method kd_T=0', lambda: sinkd_method(kd_T=0), ValueError, '`T`')])
+                 Bad('sinkd: Distill(KD, SinKD) sinkd_weight<0', lambda: Distill(nn.Linear(8, 4), KD(), SinKD(), sinkd_weight=-0.8),
+                     ValueError, '`sinkd_weight`'),
+                 Bad('sinkd: Distill(KD, SinKD) kd_weight inf', lambda: Distill(nn.Linear(8, 4), KD(), SinKD(), kd_weight=INF), ValueError,
+                     '`kd_weight`'),
+                 Bad('sinkd: Distill(KD, SinKD) ce_weight NaN', lambda: Distill(nn.Linear(8, 4), KD(), SinKD(), ce_weight=NAN), ValueError,
+                     '`ce_weight`'),
+                 Bad('sinkd: Distill(KD, SinKD) beta keyword', lambda: Distill(nn.Linear(8, 4), KD(), SinKD(), beta=0.8), TypeError,
+                     "unknown keyword(s) ['beta']; term weights are ['kd_weight', 'sinkd_weight']")])
+
+class SkipsHead(nn.Module):
+    "Has a `head` that its forward never calls."
+    def __init__(self): super().__init__(); self.body, self.head = nn.Linear(8, 4), nn.Linear(4, 4)
+    def forward(self, x): return self.body(x)
 
 DHKD_ROWS = []
 for fn in (binary_kl_loss, binary_kl_norm_loss):
@@ -563,11 +625,23 @@ DHKD_ROWS += [
     Bad('dhkd: GradAlign bad variant', lambda: GradAlign('authors'), ValueError, '`variant`'),
     Bad('dhkd: align_gradients unpaired', lambda: align_gradients([torch.ones(2)], [torch.ones(2), torch.ones(3)]), ValueError,
         'one entry per parameter'),
-    Bad('dhkd: dhkd_method T<0', lambda: dhkd_method(T=-1.), ValueError, '`T`'),
-    Bad('dhkd: dhkd_method dhkd_weight<0', lambda: dhkd_method(dhkd_weight=-1.), ValueError, '`dhkd_weight`'),
-    Bad('dhkd: dhkd_method aux module', lambda: dhkd_method(aux=nn.Linear(3, 3)), ValueError, '`aux` must be one of'),
-    Bad('dhkd: fit DualHeadKD without DualHead', lambda: distill_fit(nn.Linear(8, 4), DualHeadKD(), student=tiny_net()), ValueError,
-        'has no auxiliary head'),
+    Bad('dhkd: DualHeadKD aux module', lambda: DualHeadKD(aux=nn.Linear(3, 3)), ValueError, '`aux` must be one of'),
+    Bad('dhkd: DualHeadKD unknown aux', lambda: DualHeadKD(aux='mlp'), ValueError, '`aux` must be one of'),
+    Bad('dhkd: DualHeadKD ga not a bool', lambda: DualHeadKD(ga='yes'), TypeError, '`ga` must be True or False'),
+    Bad('dhkd: Distill DualHeadKD dhkd_weight<0', lambda: Distill(nn.Linear(8, 4), DualHeadKD(), dhkd_weight=-1.), ValueError,
+        '`dhkd_weight`'),
+    Bad('dhkd: find_dual_head without an auxiliary head', lambda: find_dual_head(tiny_net()), ValueError, 'has no auxiliary head'),
+    variant_row('dhkd', 'align_gradients', lambda **kw: align_gradients([torch.ones(2)], [torch.ones(2)], **kw)),
+    Bad('dhkd: DualHeadStudent head that does not run', lambda: DualHeadStudent(SkipsHead(), 'linear')(torch.randn(2, 8)), RuntimeError,
+        "'head' did not run"),
+    Bad('dhkd: fit GradAlign with GradientAccumulation',
+        lambda: fit_tiny(Distill(nn.Linear(8, 4), DualHeadKD()), GradientAccumulation(), student=tiny_net()), ValueError,
+        'cannot be combined'),
+    Bad('dhkd: fit DualHeadKD student without a child module', lambda: distill_fit(nn.Linear(8, 4), DualHeadKD()), ValueError,
+        'the student has no child modules'),
+    Bad('dhkd: fit GradAlign beside two Distills',
+        lambda: fit_tiny(Distill(nn.Linear(8, 4), DualHeadKD(ga=False)), Distill(nn.Linear(8, 4), DualHeadKD(head='main', ga=False)),
+                         GradAlign(), student=tiny_net()), ValueError, 'the learner has 2'),
     Bad('dhkd: fit GradAlign without Distill', lambda: fit_tiny(DualHead(), GradAlign(), student=tiny_net()), ValueError, 'the learner has 0'),
 ]
 
@@ -580,8 +654,7 @@ OFA_ROWS = (logit_rows('ofa', 'ofa_loss', ofa) + label_rows('ofa', 'ofa_loss', o
                Bad('ofa: ofa_weights integer teacher', lambda: ofa_weights(S_INT, Y), TypeError, '`t` must be floating point')]
             + number_rows('ofa', 'OFA', OFA, {'eps': [0], 'T': [-1.]})
             + [variant_row('ofa', 'OFA', OFA),
-               Bad('ofa: ofa_method ce_weight<0', lambda: ofa_method(ce_weight=-1.), ValueError, '`ce_weight`'),
-               Bad('ofa: ofa_method ofa_weight inf', lambda: ofa_method(ofa_weight=INF), ValueError, '`ofa_weight`')])
+               Bad('ofa: Distill(OFA) ofa_weight inf', lambda: Distill(nn.Linear(8, 4), OFA(), ofa_weight=INF), ValueError, '`ofa_weight`')])
 
 def clip_ce(s, t, y, **kw): return logitclip_ce(s, y, **kw)   # teacher-free: the `t` slot is unused
 CLIP_ROWS = (label_rows('logitclip', 'logitclip_ce', clip_ce)
@@ -598,10 +671,10 @@ CLIP_ROWS = (label_rows('logitclip', 'logitclip_ce', clip_ce)
                 Bad('logitclip: LogitClipLoss loss_func not callable', lambda: LogitClipLoss(3), TypeError, '`loss_func` must be callable'),
                 Bad('logitclip: LogitClipCE tau=0', lambda: LogitClipCE(tau=0), ValueError, '`tau`'),
                 Bad('logitclip: LogitClipCE without labels', lambda: LogitClipCE()(KDBatch(s=S, t=None, y=None)), ValueError, '`y`'),
-                Bad('logitclip: logitclip_method ce_weight<0', lambda: logitclip_method(ce_weight=-1.), ValueError, '`ce_weight`'),
-                Bad('logitclip: logitclip_method tau=0', lambda: logitclip_method(tau=0), ValueError, '`tau`'),
-                Bad('logitclip: logitclip_method T=0', lambda: logitclip_method(T=0), ValueError, '`T`'),
-                Bad('logitclip: logitclip_ce_method p<1', lambda: logitclip_ce_method(p=0.9), ValueError, '`p`')])
+                Bad('logitclip: LogitClipCE p<1', lambda: LogitClipCE(p=-2), ValueError, '`p` must be >= 1'),
+                Bad('logitclip: Distill(LogitClipCE(), KD()) different CE weights', lambda: Distill(nn.Linear(8, 4), LogitClipCE(), KD()),
+                    ValueError, "the terms state different CE weights {'clip_ce': 0.0, 'kd': 0.1}")]
+             + number_rows('logitclip', 'LogitClipCE', LogitClipCE, {'weight': WEIGHT + [INF]}))
 
 def ls(s, t, y, **kw): return ls_loss(s, y, **kw)   # teacher-free: the `t` slot is unused
 LS_ROWS = (label_rows('ls_kd', 'ls_loss', ls)
@@ -609,7 +682,7 @@ LS_ROWS = (label_rows('ls_kd', 'ls_loss', ls)
               Bad('ls_kd: ls_loss alpha<0', lambda: ls_loss(S, Y, alpha=-0.1), ValueError, '`alpha`'),
               Bad('ls_kd: ls_loss alpha string', lambda: ls_loss(S, Y, alpha='0.1'), TypeError, '`alpha` must be a number'),
               Bad('ls_kd: ls_loss integer logits', lambda: ls_loss(S_INT, Y), TypeError, '`z` must be floating point')]
-           + number_rows('ls_kd', 'ls_kd_method', ls_kd_method, {'T': [0, -1.], 'kd_weight': [-1.], 'ce_weight': [NAN]})
+           + number_rows('ls_kd', 'PureKD', PureKD, {'T': [0, -1., '1']})
            + [Bad('ls_kd: template_projection class out of range', lambda: template_projection(torch.randn(6, 3), torch.randn(5, 3), torch.randn(5), (0, 1, 7)),
                   ValueError, '`classes` must be distinct class indices in [0, 5)'),
               Bad('ls_kd: template_projection weight of wrong width', lambda: template_projection(torch.randn(6, 3), torch.randn(5, 4), torch.randn(5), (0, 1, 2)),
@@ -622,7 +695,7 @@ LS_ROWS = (label_rows('ls_kd', 'ls_loss', ls)
               Bad('ls_kd: class_triplet two classes', lambda: class_triplet(S, torch.tensor([0, 1, 0, 1])), ValueError,
                   'need samples of at least 3 classes')])
 
-METHOD_ROWS = (KD_ROWS + DKD_ROWS + LSKD_ROWS + NKD_ROWS + USKD_ROWS + TTM_ROWS + DTS_ROWS + PLD_ROWS + SINKD_ROWS + DHKD_ROWS
+METHOD_ROWS = (LOGIT_MSE_ROWS + KD_ROWS + DKD_ROWS + LSKD_ROWS + NKD_ROWS + USKD_ROWS + TTM_ROWS + DTS_ROWS + PLD_ROWS + SINKD_ROWS + DHKD_ROWS
                + OFA_ROWS + CLIP_ROWS + LS_ROWS)
 BAD = CORE + DIV + FEAT + TEACH + DATA + BENCH + METHOD_ROWS
 
@@ -641,9 +714,10 @@ def test_every_method_has_rows():
     "Every registered method (after importing all of kdnb.methods) has rows; 'none' is the baseline, with no loss or argument."
     families = {r.family for r in BAD}
     assert families <= set(METHODS) | set(MODULE_FAMILIES), f"rows of unknown families: {families - set(METHODS) - set(MODULE_FAMILIES)}"
-    assert METHODS['none'].make(nn.Linear(8, 4)) == []
+    assert METHODS['none'].make(nn.Linear(8, 4), None, None) == []
     missing = set(load_methods()) - families - {'none'}
-    assert not missing, f"registered methods without bad-input rows: {sorted(missing)}"
+    assert not missing, (f"registered methods without bad-input rows: {sorted(missing)}: add `Bad('<key>: ...')` rows "
+                         "for each argument of the method's loss and term to this file (the docs' 'Adding a method' page)")
 
 def test_table_is_well_formed():
     "Row names are unique, every xfail says why, and the module docstring gives the table's size."

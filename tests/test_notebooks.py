@@ -5,7 +5,8 @@ import pytest
 import papermill as pm
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-NBS = sorted(p for p in (ROOT / 'nbs').glob('*.ipynb') if not p.name.startswith(('_', '.')))
+NBS = [ROOT / 'nbs' / 'index.ipynb'] + sorted(p for p in (ROOT / 'nbs').glob('*/*.ipynb') if not p.name.startswith(('_', '.')))
+def rel(nb: pathlib.Path) -> str: return str(nb.relative_to(ROOT / 'nbs').with_suffix(''))   # e.g. 'logit/01_kd'
 FULL = os.environ.get('KDNB_FULL') == '1'
 EXECUTED = ROOT / 'tests' / '_executed'
 
@@ -29,11 +30,11 @@ def run_notebook(nb: pathlib.Path, executed: pathlib.Path, params: dict):
         pytest.fail(f"{nb.name}, cell {e.exec_count} failed with {e.ename}: {e.evalue}\n--- the cell:\n{source}\n"
                     f"--- executed copy kept at {executed}", pytrace=False)
 
-@pytest.mark.parametrize('nb', NBS, ids=[p.stem for p in NBS])
+@pytest.mark.parametrize('nb', NBS, ids=[rel(p) for p in NBS])
 def test_notebook(nb, tmp_path):
     declared = pm.inspect_notebook(str(nb))
     params = {k: v for k, v in dict(full=FULL, out=str(tmp_path / 'out')).items() if k in declared}
-    run_notebook(nb, EXECUTED / nb.name, params)
+    run_notebook(nb, EXECUTED / f'{rel(nb)}.ipynb', params)
     if 'out' in params:
         files = sorted((tmp_path / 'out').glob('*.json'))
         assert files, f"{nb.name} has an `out` parameter but wrote no metrics JSON"

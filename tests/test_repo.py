@@ -16,7 +16,7 @@ def test_export_in_sync(tmp_path):
 
 def test_every_module_has_a_notebook():
     exported = set()
-    for nb in (ROOT / 'nbs').glob('*.ipynb'):
+    for nb in (ROOT / 'nbs').rglob('*.ipynb'):
         for c in json.loads(nb.read_text())['cells']:
             src = ''.join(c['source'])
             if c['cell_type'] == 'code' and src.startswith('#| default_exp'):
@@ -28,7 +28,7 @@ def test_every_module_has_a_notebook():
 def test_notebooks_are_clean():
     "Committed notebooks carry no outputs or execution counts (`nbdev_clean`); docs and tests execute them."
     dirty = []
-    for nb in sorted((ROOT / 'nbs').glob('*.ipynb')):
+    for nb in sorted((ROOT / 'nbs').rglob('*.ipynb')):
         for c in json.loads(nb.read_text())['cells']:
             if c['cell_type'] == 'code' and (c.get('outputs') or c.get('execution_count')): dirty.append(nb.name); break
     assert not dirty, f"notebooks with outputs (run `make export`): {dirty}"
@@ -42,7 +42,7 @@ def test_training_notebooks_have_parameters():
     "An experiment notebook has a cell tagged `parameters`, so papermill can size it for CI or for a GPU."
     import papermill as pm
     missing = []
-    for nb in sorted((ROOT / 'nbs').glob('*.ipynb')):
+    for nb in sorted((ROOT / 'nbs').rglob('*.ipynb')):
         cells = json.loads(nb.read_text())['cells']
         src = ''.join(''.join(c['source']) for c in cells if c['cell_type'] == 'code')
         trains = any(k in src for k in ('run_grid(', 'bench(cfg', 'compare('))     # experiments (unit tests also train tiny models)
@@ -51,13 +51,27 @@ def test_training_notebooks_have_parameters():
             missing.append(nb.name)
     assert not missing, f"notebooks that train without a `parameters` cell: {missing}"
 
-def test_index_lists_every_method():
-    "The landing page's method table (README, docs) names every method the bench registers, with its module."
+def test_readme_lists_every_method():
+    "The README's method table (generated from the registry) names every registered method, with its notebook."
     from kdnb.bench import get_methods
-    text = ''.join(''.join(c['source']) for c in json.loads((ROOT / 'nbs' / 'index.ipynb').read_text())['cells'])
-    table = text[text.index('## Methods'):]
-    missing = [m.name for m in get_methods() if m.name != 'none' and not (f'`{m.name}`' in table and f'`{m.module}`' in table)]
-    assert not missing, f"methods missing from the table in nbs/index.ipynb: {missing}"
+    readme = (ROOT / 'README.md').read_text()
+    missing = [m.name for m in get_methods() if m.name != 'none' and f'[`{m.name}`]({m.notebook})' not in readme]
+    assert not missing, f"methods missing from README.md (run `make readme`): {missing}"
+
+def test_notebook_layout():
+    "Notebooks live in family folders (`kdnb.core.METHOD_FAMILIES`), named `<NN>_<name>.ipynb`; method notebooks after their module."
+    from kdnb.core import METHOD_FAMILIES
+    for nb in (ROOT / 'nbs').rglob('*.ipynb'):
+        if nb.parent == ROOT / 'nbs':
+            assert nb.name == 'index.ipynb', f"{nb.name}: notebooks go in a family folder {sorted(METHOD_FAMILIES)}"
+            continue
+        assert nb.parent.name in METHOD_FAMILIES, f"{nb}: the folder must be a family {sorted(METHOD_FAMILIES)}"
+        num, _, name = nb.stem.partition('_')
+        assert len(num) == 2 and num.isdigit() and name, f"{nb.name}: name it <NN>_<name>.ipynb"
+        for c in json.loads(nb.read_text())['cells']:
+            src = ''.join(c['source'])
+            if c['cell_type'] == 'code' and src.startswith('#| default_exp methods.'):
+                assert src.split()[2] == f'methods.{name}', f"{nb}: exports {src.split()[2]}, must be methods.{name}"
 
 def test_quarto_sidebar_in_sync():
     "nbs/sidebar.yml (for nbdev_docs/Quarto) lists every notebook in the docs' reading order (`make docs` rewrites it)."

@@ -33,14 +33,14 @@ def teacher():
     torch.manual_seed(100)
     return get_model('cnn-t', img_size=8).eval()
 
-def feature_cbs(t):
+def feature_cbs(t, student, dls):
     "FitNets-style hint on `layer1` through a trainable connector (16 -> 64 channels on the digits)."
     conn = make_connector((1, 16, 4, 4), (1, 64, 4, 4))
     return [Distill(t, FeatureMSE('layer1', 'layer1', connectors=conn), ce_weight=1.)]
 
 CASES = {
-    'dts': lambda t: METHODS['dts'].make(t),          # temperature buffer moved by an EMA every step
-    'dhkd': lambda t: METHODS['dhkd'].make(t),        # auxiliary head + gradient alignment
+    'dts': METHODS['dts'].make,                       # temperature buffer moved by an EMA every step
+    'dhkd': METHODS['dhkd'].make,                     # auxiliary head + gradient alignment
     'feature': feature_cbs,                           # trainable connector
 }
 
@@ -49,7 +49,7 @@ def make_learner(path, case, init_seed, extra=()):
     torch.manual_seed(init_seed)
     student = get_model('cnn-s', img_size=8)
     return Learner(dls, student, loss_func=CrossEntropyLossFlat(), metrics=accuracy, path=path,
-                   cbs=[*CASES[case](teacher()), Checkpoint(), *extra])
+                   cbs=[*CASES[case](teacher(), student, dls), Checkpoint(), *extra])
 
 def fit(learn):
     torch.manual_seed(1); random.seed(1)

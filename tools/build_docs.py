@@ -22,23 +22,33 @@ NBS = ROOT / 'nbs'
 CONF = ROOT / 'tools' / 'docs_conf'
 BUILD = ROOT / 'build' / 'docs-src'
 
-# The sidebar: reading order, grouped by the DESIGN.md families (notebook-number prefixes).
-SECTIONS = [('Foundation', '0'), ('Logit methods', '1'), ('Feature and relation methods', '2'),
-            ('Self-, online- and multi-teacher procedures', '3'), ('Analysis experiments', '4'),
-            ('Language-model distillation', '5')]
+def families() -> dict:
+    "family folder -> section title, in reading order (`kdnb.core.METHOD_FAMILIES`)."
+    from kdnb.core import METHOD_FAMILIES
+    return METHOD_FAMILIES
 
 def notebooks() -> list[Path]:
-    return sorted(p for p in NBS.glob('*.ipynb') if not p.name.startswith(('_', '.')))
+    "The landing page (nbs/index.ipynb), then every family folder's notebooks in reading order."
+    fams = list(families())
+    nbs = [p for p in NBS.glob('*/*.ipynb') if not p.name.startswith(('_', '.'))]
+    unknown = sorted({p.parent.name for p in nbs} - set(fams))
+    if unknown: raise ValueError(f"notebook folders that are not families {fams}: {unknown}")
+    return [NBS / 'index.ipynb'] + sorted(nbs, key=lambda p: (fams.index(p.parent.name), p.name))
+
+def rel(nb: Path) -> str:
+    "A notebook's page name: its path under nbs/ without the suffix, e.g. 'logit/01_kd'."
+    return str(nb.relative_to(NBS).with_suffix(''))
 
 # ---------------------------------------------------------------- execution
 def execute(nb: Path, dst: Path, reuse: Path | None, metrics: Path):
     "Execute `nb` at documentation parameters into `dst`, or copy a fresh executed copy from `reuse`."
-    if reuse is not None and (reuse / nb.name).exists() and (reuse / nb.name).stat().st_mtime >= nb.stat().st_mtime:
-        shutil.copy(reuse / nb.name, dst); return 'reused'
+    done = None if reuse is None else reuse / f'{rel(nb)}.ipynb'
+    if done is not None and done.exists() and done.stat().st_mtime >= nb.stat().st_mtime:
+        shutil.copy(done, dst); return 'reused'
     import papermill as pm
     declared = pm.inspect_notebook(str(nb))
     params = {k: v for k, v in dict(full=False, out=str(metrics)).items() if k in declared}
-    pm.execute_notebook(str(nb), str(dst), parameters=params, kernel_name='python3', cwd=str(NBS), progress_bar=False)
+    pm.execute_notebook(str(nb), str(dst), parameters=params, kernel_name='python3', cwd=str(nb.parent), progress_bar=False)
     return 'executed'
 
 # ---------------------------------------------------------------- nbdev-style processing
@@ -69,7 +79,7 @@ def show_doc_markdown(module: str, name: str) -> str:
 def md_cell(src: str, **meta) -> dict: return dict(cell_type='markdown', metadata=meta, source=src)
 
 def site_links(md: str) -> str:
-    "Links written for the repository (README: `nbs/11_dkd.ipynb`) point to the page next door on the site."
+    "Links written for the repository (README: `nbs/logit/02_dkd.ipynb`) point to the same page of the site."
     return re.sub(r'\]\(nbs/([^)]+)\)', r'](\1)', md)
 
 def process(nb_path: Path, dst: Path):
@@ -80,7 +90,7 @@ def process(nb_path: Path, dst: Path):
     for c in nb['cells']:
         src = ''.join(c['source']) if isinstance(c['source'], list) else c['source']
         if c['cell_type'] != 'code':
-            if c['cell_type'] == 'markdown': cells.append(md_cell(site_links(src)))
+            if c['cell_type'] == 'markdown': cells.append(md_cell(site_links(fill(src))))
             continue
         d = directives(src)
         if 'default_exp' in d: module = d['default_exp']; continue
@@ -99,6 +109,12 @@ def process(nb_path: Path, dst: Path):
     nb['metadata'] = {k: v for k, v in nb.get('metadata', {}).items() if k in ('kernelspec', 'language_info')}
     dst.write_text(json.dumps(nb, indent=1))
 
+def fill(md: str) -> str:
+    "The README's generated tables (`<!-- methods -->`, `<!-- notebooks -->`), as in README.md."
+    sys.path.insert(0, str(ROOT / 'tools'))
+    from make_readme import fill as fill_tables
+    return fill_tables(md)
+
 def get_lib() -> str:
     from configparser import ConfigParser
     cfg = ConfigParser(delimiters=['=']); cfg.read(ROOT / 'settings.ini')
@@ -112,47 +128,30 @@ def title_of(nb: Path) -> str:
 
 # ---------------------------------------------------------------- generated pages
 def sections(nbs: list[Path]) -> list[tuple[str, list[str]]]:
-    "(caption, notebook stems) in reading order; the landing page (index) comes first and is not listed."
-    out = [(caption, [p.stem for p in nbs if p.stem[0] == prefix]) for caption, prefix in SECTIONS]
-    return [(c, stems) for c, stems in out if stems]
+    "(caption, page names) per family, in reading order; the landing page (index) is not listed."
+    out = [(caption, [rel(p) for p in nbs if p.parent.name == fam]) for fam, caption in families().items()]
+    return [(c, pages) for c, pages in out if pages]
 
 def quarto_sidebar(nbs: list[Path]) -> str:
     "nbs/sidebar.yml for `nbdev_docs` (Quarto), in the same reading order as this site."
     lines = ['# generated by tools/build_docs.py (`make docs`): the reading order of the docs, for Quarto/nbdev_docs',
              'website:', '  sidebar:', '    contents:', '      - index.ipynb']
-    for caption, stems in sections(nbs):
-        lines += [f'      - section: {caption}', '        contents:'] + [f'          - {s}.ipynb' for s in stems]
+    for caption, pages in sections(nbs):
+        lines += [f'      - section: {caption}', '        contents:'] + [f'          - {p}.ipynb' for p in pages]
     return '\n'.join(lines) + '\n'
 
 def toctree(nbs: list[Path]) -> str:
-    parts = ['```{toctree}\n:caption: ' + caption + '\n:maxdepth: 1\n\n' + '\n'.join(stems) + '\n```'
-             for caption, stems in sections(nbs)]
+    parts = ['```{toctree}\n:caption: ' + caption + '\n:maxdepth: 1\n\n' + '\n'.join(pages) + '\n```'
+             for caption, pages in sections(nbs)]
     parts.append('```{toctree}\n:caption: Reference\n:maxdepth: 1\n\nmethods\nleaderboard\n```')
     return '\n\n'.join(parts)
 
-def module_pages(nbs: list[Path]) -> dict:
-    "module name (e.g. 'methods.dkd') -> notebook stem"
-    out = {}
-    for nb in nbs:
-        for c in json.loads(nb.read_text())['cells']:
-            src = ''.join(c['source'])
-            if c['cell_type'] == 'code' and 'default_exp' in directives(src): out[directives(src)['default_exp']] = nb.stem
-    return out
-
 def catalogue(nbs: list[Path]) -> str:
-    from kdnb.bench import get_methods
-    pages = module_pages(nbs)
-    rows = ['# Method catalogue', '',
-            'Every method registered with the bench (`kdnb bench --list`), its paper, its family, the module that '
-            'implements it and the notebook that derives and tests it.', '',
-            '| method | paper | year | family | module | idea |', '|---|---|---|---|---|---|']
-    for m in get_methods():
-        year = (re.findall(r'(?:19|20)\d\d', m.paper) or [''])[-1]
-        mod = m.module.removeprefix(get_lib() + '.')
-        page = pages.get(mod)
-        name = f'[{m.name}]({page}.ipynb)' if page else m.name
-        rows.append(f"| {name} | {m.paper or '—'} | {year or '—'} | {m.family} | `{m.module}` | {m.idea} |")
-    return '\n'.join(rows) + '\n'
+    "The method catalogue page: the registry's table (the README's), grouped by family, linked to the notebooks."
+    sys.path.insert(0, str(ROOT / 'tools'))
+    from make_readme import methods_table
+    return ('# Method catalogue\n\nEvery method registered with the bench (`kdnb bench --list`), grouped by family: '
+            'its key, its paper, the line a user writes, and the idea.\n\n' + site_links(methods_table()) + '\n')
 
 def leaderboard(dst: Path, bench_out: Path) -> str:
     "The latest `kdnb bench` results (bench-out/results.json), or a quick run made now if there are none."
@@ -191,9 +190,11 @@ def build(out: Path, reuse: Path | None, bench_out: Path, quiet=False):
     nbs = notebooks()
     (NBS / 'sidebar.yml').write_text(quarto_sidebar([p for p in nbs if p.stem != 'index']))
     for nb in nbs:
-        how = execute(nb, BUILD / 'executed' / nb.name, reuse, BUILD / 'metrics')
-        process(BUILD / 'executed' / nb.name, src / nb.name)
-        if not quiet: print(f'{nb.name}: {how}', flush=True)
+        done, page = BUILD / 'executed' / f'{rel(nb)}.ipynb', src / f'{rel(nb)}.ipynb'
+        done.parent.mkdir(parents=True, exist_ok=True); page.parent.mkdir(parents=True, exist_ok=True)
+        how = execute(nb, done, reuse, BUILD / 'metrics')
+        process(done, page)
+        if not quiet: print(f'{rel(nb)}: {how}', flush=True)
     index = json.loads((src / 'index.ipynb').read_text())
     index['cells'].append(md_cell(toctree([p for p in nbs if p.stem != 'index'])))
     (src / 'index.ipynb').write_text(json.dumps(index, indent=1))

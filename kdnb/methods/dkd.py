@@ -7,13 +7,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from ..core import Distill, DistillTerm, KDBatch, register_method
-from ..checks import (check_positive, check_weight, check_logits, check_labels, check_variant, VARIANTS,
-                         compute_dtype)
+from ..core import DistillTerm, KDBatch, register_method
+from ..checks import check_positive, check_weight, check_logits, check_labels, check_variant, compute_dtype
 from ..divergences import forward_kl
 
 # %% auto #0
-__all__ = ['dkd_parts', 'dkd_loss', 'DKD', 'dkd_method']
+__all__ = ['dkd_parts', 'dkd_loss', 'DKD']
 
 # %% ../../nbs/logit/02_dkd.ipynb #1e5dff93
 def _check_targets(s: Tensor, y: Tensor):
@@ -90,8 +89,8 @@ def dkd_loss(s: Tensor,               # student logits (N, C) or (N, ..., C)
 
 # %% ../../nbs/logit/02_dkd.ipynb #b14bc82e
 class DKD(DistillTerm):
-    "Decoupled KD term: `ramp · dkd_loss(s, t, y, alpha, beta, T)`, with a linear warm-up of `ramp` from 0 to 1."
-    name = 'dkd'
+    "Decoupled KD term: `ramp · dkd_loss(s, t, y, alpha, beta, T)`, `ramp` warming up from 0 to 1; weight 1, CE 1."
+    name, weight, ce_weight = 'dkd', 1.0, 1.0
     def __init__(self,
                  alpha: float = 1.0,              # weight of TCKD
                  beta: float = 8.0,               # weight of NCKD
@@ -127,12 +126,6 @@ class DKD(DistillTerm):
         w = f"warmup_pct={self.warmup_pct:.4g}" if self.warmup_pct else f"warmup_epochs={self.warmup_epochs:g}" if self.warmup_epochs else "no warmup"
         return f"alpha={self.alpha:g}, beta={self.beta:g}, T={self.T:g}, {w}" + (", variant='code'" if self.variant == 'code' else '')
 
-def dkd_method(alpha: float = 1.0, beta: float = 8.0, T: float = 4.0, ce_weight: float = 1.0,
-               warmup_pct: float | None = 20 / 240, warmup_epochs: float | None = None, variant: str = 'paper'):
-    "Callbacks factory for the bench: `Distill(teacher, DKD(...), ce_weight)` (the authors' CIFAR defaults)."
-    DKD(alpha, beta, T, warmup_pct, warmup_epochs, variant); check_weight(ce_weight, 'ce_weight')   # fail now, not at the first batch
-    return lambda teacher: [Distill(teacher, DKD(alpha, beta, T, warmup_pct, warmup_epochs, variant), ce_weight=ce_weight)]
-
-register_method('dkd', dkd_method(), paper='Zhao, Cui, Song, Qiu, Liang 2022', family='logit', module='kdnb.methods.dkd',
+register_method('dkd', DKD, paper='Zhao, Cui, Song, Qiu, Liang 2022', family='logit',
                 idea='Split KD into target (TCKD) and non-target (NCKD) parts; weigh them 1 and 8 at T=4, CE weight 1, '
                      'warm-up over the first 1/12 of training.')

@@ -14,7 +14,7 @@ from ..checks import check_positive, check_weight, check_logits, compute_dtype, 
 from .kd import kd_loss
 
 # %% auto #0
-__all__ = ['DTS_PROGRESS', 'dts_gap', 'dts_scale', 'dts_target', 'DTSKD', 'DynamicTemperature', 'dts_method']
+__all__ = ['DTS_PROGRESS', 'dts_gap', 'dts_scale', 'dts_target', 'DTSKD', 'DynamicTemperature']
 
 # %% ../../nbs/logit/06_dts.ipynb #4d6a73b5
 def _check_targets(s: Tensor, y: Tensor):
@@ -75,25 +75,12 @@ def dts_target(progress: float,            # fraction of training done, in [0, 1
     return min(max(raw, Tmin), Tmax)
 
 # %% ../../nbs/logit/06_dts.ipynb #dd6bf86e
-class DTSKD(DistillTerm):
-    "Hinton KD term at the temperature held in the buffer `temperature` (moved by `DynamicTemperature`, stored by `learn.save`)."
-    name = 'kd'
-    def __init__(self, T: float = 4.0):   # the starting temperature
-        super().__init__()
-        self.register_buffer('temperature', torch.tensor(check_positive(T, 'T'), dtype=torch.float32))
-    @property
-    def T(self) -> float: return float(self.temperature)
-    def forward(self, b: KDBatch) -> Tensor: return kd_loss(b.s, b.t, T=self.T)
-    def extra_repr(self): return f"T={self.T:g}"
-
-# %% ../../nbs/logit/06_dts.ipynb #dc963353
 DTS_PROGRESS = ('fraction', 'epoch')
 
-class DynamicTemperature(Callback):
-    "Move a KD term's temperature after every optimizer step: cosine from `T0`, raised by the loss gap, clipped, EMA-smoothed."
-    order = Distill.order + 1
+class DTSKD(DistillTerm):
+    "Hinton KD at the temperature in the buffer `temperature`, moved by the term's `DynamicTemperature` callback; 0.9 next to 0.1 CE."
+    name, weight, ce_weight = 'kd', 0.9, 0.1
     def __init__(self,
-                 term: DistillTerm | None = None, # the term whose `temperature` buffer is driven (default: a new `DTSKD`)
                  T0: float = 4.0,                 # the starting temperature and the top of the cosine
                  Tmin: float = 2.0,               # lower clip of the target
                  Tmax: float = 4.0,               # upper clip of the target
@@ -102,16 +89,32 @@ class DynamicTemperature(Callback):
                  cap: float | None = 1.35,        # gap factor used where Δ/(Δ+1) > 2 (None: uncapped)
                  curve_shape: float = 1.0,        # k in cos(kπ·progress)
                  progress: str = 'fraction'):     # 'fraction': per batch, share of the run; 'epoch': the code's 1-based epoch
+        super().__init__()
         _check_schedule(T0, Tmin, Tmax, cap, curve_shape)
         momentum = check_weight(momentum, 'momentum')
         if momentum > 1: raise ValueError(f"`momentum` must be in [0, 1], got {momentum}")
         if progress not in DTS_PROGRESS: raise ValueError(f"`progress` must be one of {DTS_PROGRESS}, got {progress!r}")
-        term = DTSKD(T0) if term is None else term
-        if not (isinstance(term, DistillTerm) and 'temperature' in dict(term.named_buffers(recurse=False))):
-            raise TypeError(f"`term` must be a DistillTerm with a `temperature` buffer (e.g. DTSKD), got {type(term).__name__}")
-        self.term, self.T0, self.Tmin, self.Tmax, self.momentum = term, float(T0), float(Tmin), float(Tmax), float(momentum)
+        self.T0, self.Tmin, self.Tmax, self.momentum = float(T0), float(Tmin), float(Tmax), float(momentum)
         self.adjust, self.cap, self.curve_shape, self.progress = bool(adjust), cap, float(curve_shape), progress
-        self.temperature, self.total_epochs, self.trace, self.metric = T0, None, [], TermMetric('T')
+        self.register_buffer('temperature', torch.tensor(self.T0, dtype=torch.float32))
+    @property
+    def T(self) -> float: return float(self.temperature)
+    def forward(self, b: KDBatch) -> Tensor: return kd_loss(b.s, b.t, T=self.T)
+    def callbacks(self) -> list: return [DynamicTemperature(self)]   # a new scheduler for every `Distill`
+    def extra_repr(self):
+        opts = ("" if self.adjust else ", adjust=False") + (f", cap={self.cap}" if self.cap != 1.35 else "") \
+               + (f", curve_shape={self.curve_shape:g}" if self.curve_shape != 1 else "")
+        return (f"T={self.T:.4g}, T0={self.T0:g}, Tmin={self.Tmin:g}, Tmax={self.Tmax:g}, momentum={self.momentum:g}, "
+                f"progress={self.progress!r}{opts}")
+
+# %% ../../nbs/logit/06_dts.ipynb #dc963353
+class DynamicTemperature(Callback):
+    "Move a `DTSKD`'s temperature after every optimizer step: cosine from `T0`, raised by the loss gap, clipped, EMA-smoothed."
+    order = Distill.order + 1
+    def __init__(self, term: DTSKD):   # the term whose `temperature` buffer it moves, along the term's schedule
+        if not isinstance(term, DTSKD):
+            raise TypeError(f"`term` must be a DistillTerm with a `temperature` buffer and a schedule (a DTSKD), got {type(term).__name__}")
+        self.term, self.total_epochs, self.trace, self.metric = term, None, [], TermMetric('T')
 
     @property
     def temperature(self) -> float:
@@ -131,17 +134,17 @@ class DynamicTemperature(Callback):
         epoch = _check_number(epoch, 'epoch')
         if not 0 <= epoch <= self.total_epochs + 1e-9:
             raise ValueError(f"`epoch` must be in [0, total_epochs={self.total_epochs}], got {epoch}")
-        progress = min(epoch / self.total_epochs, 1.0)
-        target = dts_target(progress, gap, self.T0, self.Tmin, self.Tmax, self.adjust, self.cap, self.curve_shape)
-        self.temperature = self.temperature + (1 - self.momentum) * (target - self.temperature)
+        progress, t = min(epoch / self.total_epochs, 1.0), self.term
+        target = dts_target(progress, gap, t.T0, t.Tmin, t.Tmax, t.adjust, t.cap, t.curve_shape)
+        self.temperature = self.temperature + (1 - t.momentum) * (target - self.temperature)
         self.trace.append(dict(progress=progress, gap=float(gap), target=target, T=self.temperature))
         return self.temperature
 
     def _find_distill(self) -> Distill:
-        found = [cb for cb in self.learn.cbs if isinstance(cb, Distill) and any(t is self.term for t in cb.terms)]
+        found = [cb for cb in self.learn.cbs if isinstance(cb, Distill) and any(c is self for c in cb.companions)]
         if not found:
-            raise ValueError("no `Distill` callback of this Learner uses the term this DynamicTemperature drives: pass it "
-                             "the same term, e.g. `dt = DynamicTemperature(); Distill(teacher, dt.term, ...)`")
+            raise ValueError("this DynamicTemperature is not run by a `Distill`: its term brings it, so write "
+                             "`Distill(teacher, DTSKD())` and do not add the callback to the Learner")
         return found[0]
 
     def before_fit(self):
@@ -155,33 +158,16 @@ class DynamicTemperature(Callback):
     def after_step(self):
         self.metric.add(self.term.temperature)      # the temperature this batch's loss used
         gap = dts_gap(self.learn.pred, self.distiller.teacher_pred, self.learn.yb[0])
-        done = 1 if self.progress == 'epoch' else (self.learn.iter + 1) / self.learn.n_iter
+        done = 1 if self.term.progress == 'epoch' else (self.learn.iter + 1) / self.learn.n_iter
         self.step(self.learn.epoch + done, gap)
 
     def after_fit(self):
         if getattr(self, 'validating', False): self.validating = False; return
         self.learn.metrics = [m for m in self.learn.metrics if m is not self.metric]
 
-    def __repr__(self):
-        opts = f", progress={self.progress!r}" + ("" if self.adjust else ", adjust=False") + (f", cap={self.cap}" if self.cap != 1.35 else "")
-        return (f"DynamicTemperature(T={self.temperature:.4g}, T0={self.T0:g}, Tmin={self.Tmin:g}, Tmax={self.Tmax:g}, "
-                f"momentum={self.momentum:g}{opts})")
+    def __repr__(self): return f"DynamicTemperature({self.term!r})"
 
 # %% ../../nbs/logit/06_dts.ipynb #102cd677
-def dts_method(T0: float = 4.0, Tmin: float = 2.0, Tmax: float = 4.0, ce_weight: float = 0.1, kd_weight: float = 0.9,
-               momentum: float = 0.9, adjust: bool = True, cap: float | None = 1.35, curve_shape: float = 1.0,
-               progress: str = 'fraction'):
-    "Callbacks factory for the bench: `[Distill(teacher, dt.term, ce_weight, kd_weight), dt]` with `dt` a `DynamicTemperature`."
-    schedule = dict(T0=T0, Tmin=Tmin, Tmax=Tmax, momentum=momentum, adjust=adjust, cap=cap, curve_shape=curve_shape,
-                    progress=progress)
-    DynamicTemperature(**schedule)     # check the arguments now, not at the first batch
-    check_weight(ce_weight, 'ce_weight'); check_weight(kd_weight, 'kd_weight')
-    def make(teacher):
-        dt = DynamicTemperature(**schedule)
-        return [Distill(teacher, dt.term, ce_weight=ce_weight, kd_weight=kd_weight), dt]
-    return make
-
-register_method('dts', dts_method(), paper='Islam, Ahad, Rahman, Amin, Mohammed, Rahman 2025', family='logit',
-                module='kdnb.methods.dts',
+register_method('dts', DTSKD, paper='Islam, Ahad, Rahman, Amin, Mohammed, Rahman 2025', family='logit',
                 idea='Hinton KD with a scheduled temperature: cosine from 4 to 2 over the run, raised while the student\'s CE '
                      'lags the teacher\'s by over 1 nat, EMA-smoothed; weights 0.1/0.9.')

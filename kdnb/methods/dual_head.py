@@ -13,14 +13,12 @@ from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.training import GradientAccumulation
 from ..core import (Distill, DistillStudent, DistillTerm, KDBatch, TermMetric, in_validation_context,
                        register_method)
-from ..checks import (check_positive, check_weight, check_logits, compute_dtype, check_variant, VARIANTS,
-                         check_count)
+from ..checks import check_positive, check_logits, compute_dtype, check_variant, VARIANTS, check_count
 from ..divergences import forward_kl
 
 # %% auto #0
 __all__ = ['AUX_HEADS', 'LOGIT_LOSSES', 'binary_kl_loss', 'binary_kl_norm_loss', 'nonlinear_head', 'DualHeadStudent',
-           'find_dual_head', 'DualHead', 'DualHeadKD', 'align_gradients', 'task_and_distill_losses', 'GradAlign',
-           'dhkd_method']
+           'find_dual_head', 'DualHead', 'align_gradients', 'task_and_distill_losses', 'GradAlign', 'DualHeadKD']
 
 # %% ../../nbs/logit/09_dual_head.ipynb #0220fe56
 def _checked(s: Tensor, t: Tensor, T, variant):
@@ -93,7 +91,7 @@ class DualHeadStudent(nn.Module):
         _check_aux(aux, hidden, p)
         children = [n for n, _ in student.named_children()]
         if head is None:
-            if not children: raise ValueError("the student has no child modules; name its head with `head=`")
+            if not children: raise ValueError("the student has no child modules; name its head: `DualHeadStudent(student, head=...)`")
             head = children[-1]
         mods = dict(student.named_modules())
         if head not in mods: raise ValueError(f"no module {head!r} in the student; its children are {children}")
@@ -120,8 +118,8 @@ def find_dual_head(model: nn.Module) -> DualHeadStudent:
     "The `DualHeadStudent` that is `model` or that a `DistillStudent` wraps; a `ValueError` if there is none."
     m = model.student if isinstance(model, DistillStudent) else model
     if isinstance(m, DualHeadStudent): return m
-    raise ValueError(f"the learner's model ({type(m).__name__}) has no auxiliary head: add the `DualHead()` callback "
-                     f"or wrap the student in `DualHeadStudent`")
+    raise ValueError(f"the learner's model ({type(m).__name__}) has no auxiliary head: train it with "
+                     f"`Distill(teacher, DualHeadKD())` (its `DualHead` callback adds one) or wrap the student in `DualHeadStudent`")
 
 # %% ../../nbs/logit/09_dual_head.ipynb #1eb18dad
 class DualHead(Callback):
@@ -151,34 +149,6 @@ class DualHead(Callback):
             hypers = self.learn.opt.hypers
             self.learn.create_opt()
             for h_new, h_old in zip(self.learn.opt.hypers, hypers): h_new.update(h_old)
-
-# %% ../../nbs/logit/09_dual_head.ipynb #ee21e7fe
-LOGIT_LOSSES = dict(binary_kl_norm=binary_kl_norm_loss, binary_kl=binary_kl_loss)
-
-class DualHeadKD(DistillTerm):
-    "DHKD term: a logit-level loss between the teacher's logits and the student's auxiliary head (or its main head)."
-    name = 'dhkd'
-    def __init__(self,
-                 T: float = 2.0,               # temperature
-                 loss: str = 'binary_kl_norm', # 'binary_kl_norm' or 'binary_kl'
-                 head: str = 'aux',            # 'aux': the auxiliary head (DHKD); 'main': the head CE trains (one head)
-                 variant: str = 'paper'):      # 'paper' or 'code' (the authors' clamped sigmoid)
-        super().__init__()
-        self.T = check_positive(T, 'T')
-        if loss not in LOGIT_LOSSES: raise ValueError(f"`loss` must be one of {tuple(LOGIT_LOSSES)}, got {loss!r}")
-        if head not in ('aux', 'main'): raise ValueError(f"`head` must be 'aux' or 'main', got {head!r}")
-        self.loss, self.head, self.variant = loss, head, check_variant(variant)
-
-    def setup(self, distill):
-        if self.head == 'aux': find_dual_head(distill.learn.model)   # fail when fit starts, not at the first batch
-
-    def forward(self, b: KDBatch) -> Tensor:
-        if self.head == 'main': s = b.s
-        elif b.learn is None: raise RuntimeError("DualHeadKD(head='aux') reads the auxiliary logits of `b.learn.model`; got no learner")
-        else: s = find_dual_head(b.learn.model).aux_logits
-        return LOGIT_LOSSES[self.loss](s, b.t, T=self.T, variant=self.variant)
-
-    def extra_repr(self): return f"T={self.T:g}, loss={self.loss!r}, head={self.head!r}" + (", variant='code'" if self.variant == 'code' else '')
 
 # %% ../../nbs/logit/09_dual_head.ipynb #a1d64ee4
 def align_gradients(g_ce,                  # task (CE) gradients, one per parameter (None where the loss does not reach it)
@@ -214,7 +184,7 @@ def task_and_distill_losses(distill: Distill) -> tuple[Tensor, Tensor]:
 
 class GradAlign(Callback):
     "Gradient alignment (PCGrad) of the distillation gradient against the task gradient, in place of fastai's backward."
-    order = Distill.order + 1                    # after Distill, before the Recorder (which reads the metric names)
+    order = Distill.order + 1                    # after Distill (which runs it when a term brings it), before the Recorder
     def __init__(self, variant: str = 'paper'):  # 'paper': project on the shared parameters; 'code': on all of them
         self.variant, self.metric, self.cos = check_variant(variant), TermMetric('ga_conflict'), None
 
@@ -222,12 +192,13 @@ class GradAlign(Callback):
         self.in_validation = in_validation_context(self.learn)
         if self.in_validation: return
         distills = [cb for cb in self.learn.cbs if isinstance(cb, Distill)]
-        if len(distills) != 1:
+        mine = [d for d in distills if any(c is self for c in d.companions)]   # the Distill whose term brought it
+        if not mine and len(distills) != 1:
             raise ValueError(f"GradAlign splits the loss of one `Distill` callback into its task and distillation parts; "
                              f"the learner has {len(distills)}")
         clash = [type(cb).__name__ for cb in self.learn.cbs if isinstance(cb, (MixedPrecision, GradientAccumulation))]
         if clash: raise ValueError(f"GradAlign computes the gradients itself and cannot be combined with {clash}")
-        self._distill = distills[0]
+        self._distill = (mine or distills)[0]
         self.learn.metrics = [m for m in self.learn.metrics if m is not self.metric] + [self.metric]
 
     def before_train(self): self.metric.reset_epoch()
@@ -248,26 +219,48 @@ class GradAlign(Callback):
     def after_fit(self):
         if self.in_validation: self.in_validation = False; return
         self.learn.metrics = [m for m in self.learn.metrics if m is not self.metric]
+        self._distill = None
 
-# %% ../../nbs/logit/09_dual_head.ipynb #039a23b6
-def dhkd_method(T: float = 2.0,               # temperature of the logit loss
-                ce_weight: float = 1.0,       # γ: weight of CE on the main head
-                dhkd_weight: float = 1.0,     # α: weight of the logit loss
-                aux: str = 'nonlinear',       # auxiliary head: 'nonlinear' or 'linear'
-                ga: bool = True,              # gradient alignment (`GradAlign`)
-                loss: str = 'binary_kl_norm', # 'binary_kl_norm' or 'binary_kl'
-                head: str = 'aux',            # 'aux' (DHKD) or 'main' (the one-head baseline)
-                variant: str = 'paper'):      # 'paper' or 'code', for the loss and the gradient alignment
-    "Callbacks factory for the bench: `DualHead(aux)`, `Distill(teacher, DualHeadKD(...))` and, with `ga`, `GradAlign()`."
-    DualHeadKD(T, loss, head, variant); check_weight(ce_weight, 'ce_weight'); check_weight(dhkd_weight, 'dhkd_weight')
-    if aux not in AUX_HEADS: raise ValueError(f"`aux` must be one of {AUX_HEADS}, got {aux!r}")
-    def make(teacher):
-        cbs = [DualHead(aux)] if head == 'aux' else []
-        cbs.append(Distill(teacher, DualHeadKD(T, loss, head, variant), ce_weight=ce_weight, dhkd_weight=dhkd_weight))
-        return cbs + ([GradAlign(variant)] if ga else [])
-    return make
+# %% ../../nbs/logit/09_dual_head.ipynb #ee21e7fe
+LOGIT_LOSSES = dict(binary_kl_norm=binary_kl_norm_loss, binary_kl=binary_kl_loss)
 
-register_method('dhkd', dhkd_method(), paper='Yang, Zong, Huang, Feng, An 2024', family='logit',
-                module='kdnb.methods.dual_head',
+class DualHeadKD(DistillTerm):
+    "DHKD: a logit-level loss on an auxiliary head (added by `DualHead`), CE on the main head, gradient alignment (`GradAlign`)."
+    name, weight, ce_weight = 'dhkd', 1.0, 1.0     # α = 1, γ = 1: the authors' CIFAR quick start (`-a 1 -r 1`)
+    def __init__(self,
+                 T: float = 2.0,               # temperature (`--BinaryKL_T 2`)
+                 loss: str = 'binary_kl_norm', # 'binary_kl_norm' (`--distill dhkd`) or 'binary_kl'
+                 head: str = 'aux',            # 'aux': the auxiliary head (DHKD); 'main': the head CE trains (one head, no `DualHead`)
+                 variant: str = 'paper',       # 'paper' or 'code' (the authors' clamped sigmoid and all-parameter alignment)
+                 aux: str = 'nonlinear',       # the auxiliary head `DualHead` adds: 'nonlinear' (`--nonlinear`) or 'linear'
+                 ga: bool = True):             # gradient alignment (`--ga`): bring a `GradAlign(variant)`
+        super().__init__()
+        self.T = check_positive(T, 'T')
+        if loss not in LOGIT_LOSSES: raise ValueError(f"`loss` must be one of {tuple(LOGIT_LOSSES)}, got {loss!r}")
+        if head not in ('aux', 'main'): raise ValueError(f"`head` must be 'aux' or 'main', got {head!r}")
+        if not (isinstance(aux, str) and aux in AUX_HEADS):
+            raise ValueError(f"`aux` must be one of {AUX_HEADS}, got {aux!r} (for a head of your own, wrap the student "
+                             f"in `DualHeadStudent(student, aux=module)`)")
+        if not isinstance(ga, bool): raise TypeError(f"`ga` must be True or False, got {ga!r}")
+        self.loss, self.head, self.variant, self.aux, self.ga = loss, head, check_variant(variant), aux, ga
+
+    def callbacks(self) -> list:
+        "Fresh `DualHead(aux)` (with `head='aux'`) and `GradAlign(variant)` (with `ga`), for `Distill` to run."
+        return ([DualHead(self.aux)] if self.head == 'aux' else []) + ([GradAlign(self.variant)] if self.ga else [])
+
+    def setup(self, distill):
+        if self.head == 'aux': find_dual_head(distill.learn.model)   # fail when fit starts, not at the first batch
+
+    def forward(self, b: KDBatch) -> Tensor:
+        if self.head == 'main': s = b.s
+        elif b.learn is None: raise RuntimeError("DualHeadKD(head='aux') reads the auxiliary logits of `b.learn.model`; got no learner")
+        else: s = find_dual_head(b.learn.model).aux_logits
+        return LOGIT_LOSSES[self.loss](s, b.t, T=self.T, variant=self.variant)
+
+    def extra_repr(self):
+        return (f"T={self.T:g}, loss={self.loss!r}, head={self.head!r}" + (f", aux={self.aux!r}" if self.head == 'aux' else '')
+                + f", ga={self.ga}" + (", variant='code'" if self.variant == 'code' else ''))
+
+register_method('dhkd', DualHeadKD, paper='Yang, Zong, Huang, Feng, An 2024', family='logit',
                 idea='A logit-level loss (BinaryKL-Norm, T=2) on its own non-linear auxiliary head over the shared '
                      'feature, CE on the main head, PCGrad-style gradient alignment on the shared parameters.')

@@ -7,12 +7,12 @@ from __future__ import annotations
 import dataclasses
 import torch
 from torch import Tensor
-from ..core import Distill, DistillTerm, KDBatch, register_method
-from ..checks import check_positive, check_weight, check_logits, check_variant, VARIANTS, compute_dtype
+from ..core import DistillTerm, KDBatch, register_method
+from ..checks import check_positive, check_logits, check_variant, compute_dtype
 from .kd import kd_loss
 
 # %% auto #0
-__all__ = ['FLAT_ULPS', 'zscore', 'lskd_loss', 'LSKD', 'Standardize', 'lskd_method']
+__all__ = ['FLAT_ULPS', 'zscore', 'lskd_loss', 'LSKD', 'Standardize']
 
 # %% ../../nbs/logit/03_logit_std.ipynb #c48e0bec
 FLAT_ULPS = 8   # a row whose std is within this many ulps of its largest |logit| is constant (z-score 0)
@@ -46,8 +46,8 @@ def lskd_loss(s: Tensor,               # student logits (N, C) or (N, ..., C)
 
 # %% ../../nbs/logit/03_logit_std.ipynb #2295a353
 class LSKD(DistillTerm):
-    "KD with logit standardisation: `lskd_loss(student_logits, teacher_logits, T, variant)`."
-    name = 'lskd'
+    "KD with logit standardisation: `lskd_loss(student_logits, teacher_logits, T, variant)`, weighted 9 next to 0.1 CE."
+    name, weight, ce_weight = 'lskd', 9.0, 0.1
     def __init__(self,
                  T: float = 2.0,           # base temperature
                  variant: str = 'paper'):  # 'paper' or 'code' (see `zscore`)
@@ -66,7 +66,8 @@ class Standardize(DistillTerm):
         if not isinstance(term, DistillTerm): raise TypeError(f"`term` must be a DistillTerm, got {type(term).__name__}")
         self.term, self.eps, self.variant = term, check_positive(eps, 'eps'), check_variant(variant)
         self.name = name or f"{term.name}_ls"
-        self.weight, self.needs_teacher = term.weight, term.needs_teacher
+        self.weight, self.ce_weight, self.needs_teacher = term.weight, term.ce_weight, term.needs_teacher
+    def callbacks(self): return self.term.callbacks()
     def setup(self, distill): self.term.setup(distill)
     def teardown(self): self.term.teardown()
     def forward(self, b: KDBatch) -> Tensor:
@@ -74,10 +75,5 @@ class Standardize(DistillTerm):
         return self.term(dataclasses.replace(b, s=zscore(b.s, self.eps, self.variant), t=t))
     def extra_repr(self): return f"name={self.name!r}" + (", variant='code'" if self.variant == 'code' else '')
 
-def lskd_method(T: float = 2.0, ce_weight: float = 0.1, lskd_weight: float = 9.0, variant: str = 'paper'):
-    "Callbacks factory for the bench: `Distill(teacher, LSKD(T), ce_weight, lskd_weight)` (the authors' CIFAR KD+LS)."
-    LSKD(T, variant); check_weight(ce_weight, 'ce_weight'); check_weight(lskd_weight, 'lskd_weight')   # fail now, not at fit
-    return lambda teacher: [Distill(teacher, LSKD(T, variant), ce_weight=ce_weight, lskd_weight=lskd_weight)]
-
-register_method('lskd', lskd_method(), paper='Sun, Ren, Li, Wang, Cao 2024', family='logit', module='kdnb.methods.logit_std',
+register_method('lskd', LSKD, paper='Sun, Ren, Li, Wang, Cao 2024', family='logit',
                 idea='KD on per-sample z-scored logits (each model gets temperature T·std), base T=2, weights 0.1 CE / 9 KD.')

@@ -9,13 +9,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from fastai.losses import CrossEntropyLossFlat
-from ..core import Distill, DistillTerm, KDBatch, register_method
-from ..checks import check_positive, check_weight, check_logits, check_labels, check_variant, VARIANTS
-from .kd import KD, kd_loss
+from ..core import DistillTerm, KDBatch, register_method
+from ..checks import check_positive, check_weight, check_logits, check_labels, check_variant
+from .kd import KD
 
 # %% auto #0
-__all__ = ['check_p', 'lp_norm', 'clip_logits', 'logitclip_ce', 'LogitClipLoss', 'LogitClip', 'LogitClipCE', 'logitclip_method',
-           'logitclip_ce_method']
+__all__ = ['check_p', 'lp_norm', 'clip_logits', 'logitclip_ce', 'LogitClipLoss', 'LogitClip', 'LogitClipCE']
 
 # %% ../../nbs/logit/11_logitclip.ipynb #03527e38
 def check_p(p, name: str = 'p'):
@@ -82,6 +81,7 @@ class LogitClipLoss:
 
 class LogitClip(DistillTerm):
     "Wrap a `DistillTerm` so it sees student logits clipped to Lp norm <= 1/tau; a plain loss function gives a `LogitClipLoss`."
+    ce_weight = None   # a wrapper has no opinion on the task loss; its weight is the wrapped term's
     def __new__(cls, inner=None, *args, **kwargs):
         if inner is None or isinstance(inner, DistillTerm): return super().__new__(cls)   # (None: unpickling)
         if callable(inner): return LogitClipLoss(inner, *args, **kwargs)
@@ -106,27 +106,21 @@ class LogitClip(DistillTerm):
     def extra_repr(self): return f"tau={self.tau}, p={self.p}, variant={self.variant!r}, clip_teacher={self.clip_teacher}"
 
 class LogitClipCE(DistillTerm):
-    "Teacher-free term: `logitclip_ce(student_logits, y, tau, p, variant)` (use with `Distill(..., ce_weight=0)`)."
-    name, needs_teacher = 'clip_ce', False
-    def __init__(self, tau: float = 1.0, p: float = 2, variant: str = 'paper'):
+    "Teacher-free term: `logitclip_ce(student_logits, y, tau, p, variant)`, replacing the task loss (CE weight 0)."
+    name, weight, ce_weight, needs_teacher = 'clip_ce', 1.0, 0., False   # the paper's LogitClip-CE alone
+    def __init__(self,
+                 tau: float = 1.0,            # the logit norm is capped at 1/tau
+                 p: float = 2,                # which Lp norm
+                 variant: str = 'paper',      # 'paper' or 'code' (the authors' clip.py)
+                 weight: float | None = None): # the term's weight (default: the class's, 1)
         super().__init__()
         self.tau, self.p, self.variant = check_positive(tau, 'tau'), check_p(p), check_variant(variant)
+        if weight is not None: self.weight = check_weight(weight, 'weight')
     def forward(self, b: KDBatch) -> Tensor: return logitclip_ce(b.s, b.y, self.tau, self.p, self.variant)
-    def extra_repr(self): return f"tau={self.tau}, p={self.p}, variant={self.variant!r}"
+    def extra_repr(self):
+        return f"tau={self.tau}, p={self.p}, variant={self.variant!r}" + (f", weight={self.weight}" if self.weight != type(self).weight else '')
 
 # %% ../../nbs/logit/11_logitclip.ipynb #3837aa63
-def logitclip_method(tau: float = 1.0, p: float = 2, T: float = 4.0, ce_weight: float = 0.1, kd_weight: float = 0.9,
-                     variant: str = 'paper'):
-    "Callbacks factory for the bench: clipped CE (instead of the task loss) + KD on clipped student logits."
-    check_weight(ce_weight, 'ce_weight'); check_weight(kd_weight, 'kd_weight')
-    LogitClipCE(tau, p, variant); KD(T)   # check the arguments now, not when the bench calls the factory
-    return lambda teacher: [Distill(teacher, LogitClipCE(tau, p, variant), LogitClip(KD(T), tau, p, variant), ce_weight=0.,
-                                    clip_ce_weight=ce_weight, clip_kd_weight=kd_weight)]
-
-def logitclip_ce_method(tau: float = 1.0, p: float = 2, variant: str = 'paper'):
-    "Callbacks factory: LogitClip-CE alone (no teacher), the clipped CE replacing the task loss during training."
-    LogitClipCE(tau, p, variant)
-    return lambda teacher: [Distill(None, LogitClipCE(tau, p, variant), ce_weight=0.)]
-
-register_method('logitclip', logitclip_method(), paper='Wei et al. 2023', family='logit', module='kdnb.methods.logitclip',
+register_method('logitclip', lambda teacher, student, dls: [LogitClipCE(weight=0.1), LogitClip(KD())],
+                usage='Distill(teacher, LogitClipCE(weight=0.1), LogitClip(KD()))', paper='Wei et al. 2023', family='logit',
                 idea='Clip the student logits to L2 norm <= 1/τ (τ=1) before CE and KD (T=4, 0.1/0.9): bounded losses against noisy labels.')

@@ -7,13 +7,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
-from ..core import Distill, register_method
-from ..checks import check_weight, check_logits, check_positive, check_labels, compute_dtype
+from ..core import register_method
+from ..checks import check_weight, check_logits, check_labels, compute_dtype
 from ..features import get_layers
 from .kd import KD
 
 # %% auto #0
-__all__ = ['ls_loss', 'ls_kd_method', 'template_projection', 'diffusion_index', 'penultimate_features', 'class_triplet',
+__all__ = ['ls_loss', 'PureKD', 'template_projection', 'diffusion_index', 'penultimate_features', 'class_triplet',
            'systematic_diffusion']
 
 # %% ../../nbs/logit/12_ls_compat.ipynb #37a97977
@@ -40,16 +40,12 @@ def ls_loss(z: Tensor,          # logits (N, C) or (N, ..., C)
     return ((1 - alpha) * nll + alpha * uniform).mean()
 
 # %% ../../nbs/logit/12_ls_compat.ipynb #f0f7b14b
-def ls_kd_method(T: float = 1.0,          # distillation temperature (the paper's rule for LS teachers: 1)
-                 kd_weight: float = 1.0,  # weight of the KD term
-                 ce_weight: float = 0.0,  # weight of the cross-entropy with the labels (the paper: none)
-                ):
-    "Callbacks factory for the bench: pure KD, `Distill(teacher, KD(T), ce_weight=0)`; give it an LS-trained teacher."
-    T, kd_weight, ce_weight = check_positive(T, 'T'), check_weight(kd_weight, 'kd_weight'), check_weight(ce_weight, 'ce_weight')
-    return lambda teacher: [Distill(teacher, KD(T), ce_weight=ce_weight, kd_weight=kd_weight)]
+class PureKD(KD):
+    "Pure KD for a label-smoothed teacher: `kd_loss(s, t, T=1)` alone, weight 1, no cross-entropy (Chandrasegaran et al. 2022)."
+    name, weight, ce_weight = 'kd', 1.0, 0.0
+    def __init__(self, T: float = 1.0): super().__init__(T)   # the paper's rule for LS teachers: T = 1
 
-register_method('ls_kd', ls_kd_method(), paper='Chandrasegaran, Tran, Zhao, Cheung 2022', family='logit',
-                module='kdnb.methods.ls_compat',
+register_method('ls_kd', PureKD, paper='Chandrasegaran, Tran, Zhao, Cheung 2022', family='logit',
                 idea='With a label-smoothed teacher, distill at T=1 (pure KD, no CE): higher T diffuses the student\'s '
                      'representations towards similar classes.')
 

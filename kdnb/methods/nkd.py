@@ -7,14 +7,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
-from ..core import Distill, DistillTerm, KDBatch, register_method
+from ..core import DistillTerm, KDBatch, register_method
 from ..checks import (check_positive, check_weight, check_logits, check_labels, check_variant, VARIANTS,
                          compute_dtype, check_count)
-from ..features import Taps
+from ..features import Taps, get_layers, feature_shapes
 
 # %% auto #0
-__all__ = ['WEAK_SMOOTHING', 'nkd_parts', 'nkd_loss', 'NKD', 'nkd_method', 'zipf_labels', 'uskd_rank_score', 'uskd_parts',
-           'uskd_loss', 'USKD', 'uskd_method']
+__all__ = ['WEAK_SMOOTHING', 'nkd_parts', 'nkd_loss', 'NKD', 'zipf_labels', 'uskd_rank_score', 'uskd_parts', 'uskd_loss', 'USKD']
 
 # %% ../../nbs/logit/04_nkd.ipynb #f52aac87
 def _check_labelled_logits(s: Tensor, other: Tensor, y: Tensor, other_name: str):
@@ -61,8 +60,8 @@ def nkd_loss(s: Tensor,          # student logits (N, C)
 
 # %% ../../nbs/logit/04_nkd.ipynb #07226882
 class NKD(DistillTerm):
-    "Normalized KD term: `nkd_loss(s, t, y, T, gamma)`; the cross-entropy with the label comes from `Distill(ce_weight=1)`."
-    name = 'nkd'
+    "Normalized KD term: `nkd_loss(s, t, y, T, gamma)`, weighted 1 next to the cross-entropy with the label (weight 1)."
+    name, weight, ce_weight = 'nkd', 1.0, 1.0
     def __init__(self,
                  T: float = 1.0,       # temperature of the non-target part
                  gamma: float = 1.5):  # weight of the non-target part
@@ -71,12 +70,7 @@ class NKD(DistillTerm):
     def forward(self, b: KDBatch) -> Tensor: return nkd_loss(b.s, b.t, b.y, self.T, self.gamma)
     def extra_repr(self): return f"T={self.T:g}, gamma={self.gamma:g}"
 
-def nkd_method(T: float = 1.0, gamma: float = 1.5, ce_weight: float = 1.0):
-    "Callbacks factory for the bench: `Distill(teacher, NKD(T, gamma), ce_weight)` (the authors' ImageNet setting)."
-    NKD(T, gamma); check_weight(ce_weight, 'ce_weight')     # check the arguments now, not at the first batch
-    return lambda teacher: [Distill(teacher, NKD(T, gamma), ce_weight=ce_weight)]
-
-register_method('nkd', nkd_method(), paper='Yang, Zeng, Li, Zhang, Yuan, Li 2023', family='logit', module='kdnb.methods.nkd',
+register_method('nkd', NKD, paper='Yang, Zeng, Li, Zhang, Yuan, Li 2023', family='logit',
                 idea="KD split at the target: the teacher's target probability as a soft label plus the normalized "
                      "non-target distributions matched with a constant weight (T=1, gamma=1.5, CE weight 1).")
 
@@ -142,7 +136,7 @@ def uskd_loss(s: Tensor,              # student (final head) logits (N, C)
 # %% ../../nbs/logit/04_nkd.ipynb #e1e00abc
 class USKD(DistillTerm):
     "Teacher-free USKD term: a trainable weak head on a pooled mid-level student feature, then `uskd_loss`."
-    name = 'uskd'
+    name, weight, ce_weight = 'uskd', 1.0, 1.0
     needs_teacher = False
     def __init__(self,
                  layer: str,               # the student layer feeding the weak head (the authors: the second-to-last stage)
@@ -159,6 +153,25 @@ class USKD(DistillTerm):
         self.alpha, self.beta, self.mu = check_weight(alpha, 'alpha'), check_weight(beta, 'beta'), check_weight(mu, 'mu')
         self.weak_head = nn.Linear(channels, n_classes)
         self._taps = None
+
+    @classmethod
+    def from_student(cls,
+                     student: nn.Module,    # the student to distil (its layer `layer` feeds the weak head)
+                     dls,                   # the training data: one validation batch sizes the head
+                     layer: str = 'layer1', # the tapped layer (kdnb's CNNs: the second-to-last stage)
+                     **kwargs) -> USKD:     # `alpha`, `beta`, `mu`, `variant`
+        "A `USKD` whose weak head fits `student`: the channels of `layer` and the class count, from one batch of `dls`."
+        if not isinstance(layer, str): raise TypeError(f"`layer` must be a layer name (str), got {type(layer).__name__}")
+        get_layers(student, layer, 'student')     # an unknown name fails here, naming the closest ones
+        dl = dls.valid if len(dls.valid) else dls.train
+        with torch.random.fork_rng(devices=[]):   # iterating a DataLoader draws a seed: leave the RNG as it was
+            xb = dl.one_batch()[:getattr(dls, 'n_inp', 1)]
+        shapes = feature_shapes(student, [layer, ''], xb)   # '' is the student itself: its output
+        feat, out = shapes[layer], shapes['']
+        if len(feat) not in (2, 4):
+            raise ValueError(f"uskd: layer {layer!r} gives shape {tuple(feat)}; the weak head needs (N, C, H, W) or (N, D)")
+        if len(out) != 2: raise ValueError(f"uskd: the student outputs shape {tuple(out)}; expected logits (N, n_classes)")
+        return cls(layer, feat[1], out[1], **kwargs)
 
     def setup(self, distill):
         "Hook the student's layer (called by `Distill` in `before_fit`)."
@@ -197,12 +210,8 @@ class USKD(DistillTerm):
         return (f"layer={self.layer!r}, alpha={self.alpha:g}, beta={self.beta:g}, mu={self.mu:g}"
                 + (", variant='code'" if self.variant == 'code' else ''))
 
-def uskd_method(layer: str = 'layer1', channels: int = 16, n_classes: int = 10, alpha: float = 1.0, beta: float = 0.1,
-                mu: float = 0.005, variant: str = 'paper', ce_weight: float = 1.0):
-    "Callbacks factory for the bench: `Distill(None, USKD(...), ce_weight)`, ignoring the teacher (defaults: `cnn-s`, ImageNet weights)."
-    USKD(layer, channels, n_classes, alpha, beta, mu, variant); check_weight(ce_weight, 'ce_weight')   # check now
-    return lambda teacher: [Distill(None, USKD(layer, channels, n_classes, alpha, beta, mu, variant), ce_weight=ce_weight)]
-
-register_method('uskd', uskd_method(), paper='Yang, Zeng, Li, Zhang, Yuan, Li 2023', family='self-online', module='kdnb.methods.nkd',
+register_method('uskd', lambda teacher, student, dls: [USKD.from_student(student, dls)],
+                usage='Distill(None, USKD.from_student(student, dls))',
+                paper='Yang, Zeng, Li, Zhang, Yuan, Li 2023', family='self-online',
                 idea="Teacher-free: the student's squared target probability (batch-mean 1) and Zipf labels ranked by a weak "
                      "mid-level head as soft labels (alpha=1, beta=0.1, mu=0.005, CE weight 1).")

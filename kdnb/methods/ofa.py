@@ -6,12 +6,11 @@
 from __future__ import annotations
 import torch
 from torch import Tensor
-from ..core import Distill, DistillTerm, KDBatch, register_method
-from ..checks import (check_positive, check_weight, check_logits, check_labels, check_variant, VARIANTS,
-                         compute_dtype)
+from ..core import DistillTerm, KDBatch, register_method
+from ..checks import check_positive, check_logits, check_labels, check_variant, compute_dtype
 
 # %% auto #0
-__all__ = ['ofa_weights', 'ofa_loss', 'OFA', 'ofa_method']
+__all__ = ['ofa_weights', 'ofa_loss', 'OFA']
 
 # %% ../../nbs/logit/10_ofa.ipynb #8d702308
 def _check_targets(s: Tensor, y: Tensor):
@@ -65,8 +64,8 @@ def ofa_loss(s: Tensor,              # student logits (N, C) or (N, ..., C)
 
 # %% ../../nbs/logit/10_ofa.ipynb #67118639
 class OFA(DistillTerm):
-    "One-for-All logit term: `ofa_loss(student_logits, teacher_logits, labels, eps, T)`."
-    name, weight = 'ofa', 1.0
+    "One-for-All logit term: `ofa_loss(student_logits, teacher_logits, labels, eps, T)`, weighted 1 next to 1 cross-entropy."
+    name, weight, ce_weight = 'ofa', 1.0, 1.0
     def __init__(self,
                  eps: float = 1.0,         # the exponent ε: 1 (the authors' default), 1.5 (their ImageNet run)
                  T: float = 1.0,           # temperature of both softmaxes (the authors use 1)
@@ -76,11 +75,6 @@ class OFA(DistillTerm):
     def forward(self, b: KDBatch) -> Tensor: return ofa_loss(b.s, b.t, b.y, self.eps, self.T, variant=self.variant)
     def extra_repr(self): return f"eps={self.eps:g}, T={self.T:g}" + (", variant='code'" if self.variant == 'code' else '')
 
-def ofa_method(eps: float = 1.0, T: float = 1.0, ce_weight: float = 1.0, ofa_weight: float = 1.0, variant: str = 'paper'):
-    "Callbacks factory for the bench: `Distill(teacher, OFA(eps, T), ce_weight, ofa_weight)` (the authors' defaults)."
-    OFA(eps, T, variant); check_weight(ce_weight, 'ce_weight'); check_weight(ofa_weight, 'ofa_weight')   # fail now, not at the first batch
-    return lambda teacher: [Distill(teacher, OFA(eps, T, variant), ce_weight=ce_weight, ofa_weight=ofa_weight)]
-
-register_method('ofa', ofa_method(), paper='Hao, Guo, Han, Tang, Hu, Wang, Xu 2023', family='logit', module='kdnb.methods.ofa',
+register_method('ofa', OFA, paper='Hao, Guo, Han, Tang, Hu, Wang, Xu 2023', family='logit',
                 idea='Cross-entropy against the teacher with the label added and raised to ε, (p_t + m)^ε − m: CE + OFA at '
                      'ε=1, T=1 (= CE + KD at T=1); ε>1 boosts the label when the teacher is confident. Logit loss only.')

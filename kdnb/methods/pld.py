@@ -6,11 +6,11 @@
 from __future__ import annotations
 import torch
 from torch import Tensor
-from ..core import Distill, DistillTerm, KDBatch, register_method
-from ..checks import check_positive, check_weight, check_logits, check_labels, compute_dtype
+from ..core import DistillTerm, KDBatch, register_method
+from ..checks import check_positive, check_logits, check_labels, compute_dtype
 
 # %% auto #0
-__all__ = ['pld_ranking', 'pld_loss', 'PLD', 'pld_method']
+__all__ = ['pld_ranking', 'pld_loss', 'PLD']
 
 # %% ../../nbs/logit/07_pld.ipynb #3fbb8b2b
 def pld_ranking(t: Tensor,   # teacher logits (N, C)
@@ -41,19 +41,14 @@ def pld_loss(s: Tensor,        # student logits (N, C), or (N, L, C)
 
 # %% ../../nbs/logit/07_pld.ipynb #dfc68f68
 class PLD(DistillTerm):
-    "Plackett–Luce distillation term: `pld_loss(student_logits, teacher_logits, targets, T)`."
-    name = 'pld'
+    "Plackett–Luce distillation term: `pld_loss(student_logits, teacher_logits, targets, T)`, alone (no cross-entropy)."
+    name, weight, ce_weight = 'pld', 1.0, 0.0
     def __init__(self, T: float = 1.0): super().__init__(); self.T = check_positive(T, 'T')
     def forward(self, b: KDBatch) -> Tensor:
         if b.y is None: raise ValueError("PLD needs the targets: the learner's batches must carry labels")
         return pld_loss(b.s, b.t, b.y, T=self.T)
     def extra_repr(self): return f"T={self.T}"
 
-def pld_method(T: float = 1.0, ce_weight: float = 0.0, pld_weight: float = 1.0):
-    "Callbacks factory for the bench: `Distill(teacher, PLD(T), ce_weight, pld_weight)` (PLD alone by default)."
-    check_positive(T, 'T'); check_weight(ce_weight, 'ce_weight'); check_weight(pld_weight, 'pld_weight')
-    return lambda teacher: [Distill(teacher, PLD(T), ce_weight=ce_weight, pld_weight=pld_weight)]
-
-register_method('pld', pld_method(), paper='Bassam, Zhu, Bian 2025', family='logit', module='kdnb.methods.pld',
+register_method('pld', PLD, paper='Bassam, Zhu, Bian 2025', family='logit',
                 idea='Plackett-Luce likelihood of the ranking "label first, then by teacher logit", each step weighted '
                      'by the teacher\'s probability (T=1); replaces CE + KD (ce_weight=0).')

@@ -6,13 +6,12 @@
 from __future__ import annotations
 import torch
 from torch import Tensor
-from ..core import Distill, DistillTerm, KDBatch, register_method
-from ..checks import (check_positive, check_weight, check_logits, check_variant, VARIANTS, compute_dtype,
-                         check_count)
+from ..core import DistillTerm, KDBatch, register_method
+from ..checks import check_positive, check_logits, check_variant, VARIANTS, compute_dtype, check_count
 from .kd import KD
 
 # %% auto #0
-__all__ = ['sinkhorn_plan', 'sinkhorn_loss', 'SinKD', 'sinkd_method']
+__all__ = ['sinkhorn_plan', 'sinkhorn_loss', 'SinKD']
 
 # %% ../../nbs/logit/08_sinkd.ipynb #2cb85f3f
 def _check_n_iters(n_iters): return check_count(n_iters, 'n_iters')
@@ -58,8 +57,8 @@ def sinkhorn_loss(s: Tensor,              # student logits (N, C): one row per s
 
 # %% ../../nbs/logit/08_sinkd.ipynb #51436d1f
 class SinKD(DistillTerm):
-    "Batch-wise Sinkhorn term: `sinkhorn_loss(student_logits, teacher_logits, T, eps, n_iters, variant)`."
-    name, weight = 'sinkd', 0.8
+    "Batch-wise Sinkhorn term `sinkhorn_loss(s, t, T, eps, n_iters, variant)`, weighted 0.8 beside KD's 0.1 cross-entropy."
+    name, weight, ce_weight = 'sinkd', 0.8, 0.1
     def __init__(self,
                  T: float = 2.0,          # temperature of both softmaxes
                  eps: float = 0.1,        # entropic regularisation
@@ -74,21 +73,7 @@ class SinKD(DistillTerm):
     def extra_repr(self):
         return f"T={self.T:g}, eps={self.eps:g}, n_iters={self.n_iters}" + (", variant='code'" if self.variant == 'code' else '')
 
-def sinkd_method(beta: float = 0.8,        # weight of the Sinkhorn term
-                 T: float = 2.0,           # temperature of the Sinkhorn term
-                 eps: float = 0.1,         # entropic regularisation
-                 n_iters: int = 20,        # Sinkhorn iterations
-                 kd_T: float = 4.0,        # temperature of the Hinton KD term
-                 ce_weight: float = 0.1,   # weight of the cross-entropy with the labels
-                 kd_weight: float = 0.9,   # weight of the Hinton KD term
-                 variant: str = 'paper'):  # 'paper' or 'code'
-    "Callbacks factory for the bench: `Distill(teacher, KD(kd_T), SinKD(...))` weighted ce_weight, kd_weight, beta."
-    beta, ce_weight, kd_weight = check_weight(beta, 'beta'), check_weight(ce_weight, 'ce_weight'), check_weight(kd_weight, 'kd_weight')
-    SinKD(T, eps, n_iters, variant); KD(kd_T)     # check the arguments now, not at the first batch
-    return lambda teacher: [Distill(teacher, KD(kd_T), SinKD(T, eps, n_iters, variant), ce_weight=ce_weight,
-                                    kd_weight=kd_weight, sinkd_weight=beta)]
-
-register_method('sinkd', sinkd_method(), paper='Cui, Qin, Gao, Zhang, Xu, Wu, Li, Sun, Zhou, Li 2024', family='logit',
-                module='kdnb.methods.sinkd',
+register_method('sinkd', lambda teacher, student, dls: [KD(), SinKD()], usage='Distill(teacher, KD(), SinKD())',
+                paper='Cui, Qin, Gao, Zhang, Xu, Wu, Li, Sun, Zhou, Li 2024', family='logit',
                 idea='Hinton KD (T=4, 0.1/0.9) plus 0.8 x the Sinkhorn (entropic OT) distance between the batch of '
                      'student and the batch of teacher predictions (T=2, eps=0.1, 20 iterations).')

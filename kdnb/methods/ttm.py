@@ -6,12 +6,12 @@
 from __future__ import annotations
 import torch
 from torch import Tensor
-from ..core import Distill, DistillTerm, KDBatch, register_method
-from ..checks import check_positive, check_weight, check_logits, compute_dtype
+from ..core import DistillTerm, KDBatch, register_method
+from ..checks import check_positive, check_logits, compute_dtype
 from ..divergences import forward_kl
 
 # %% auto #0
-__all__ = ['ttm_loss', 'wttm_loss', 'TTM', 'WTTM', 'ttm_method', 'wttm_method']
+__all__ = ['ttm_loss', 'wttm_loss', 'TTM', 'WTTM']
 
 # %% ../../nbs/logit/05_ttm.ipynb #e52bf975
 def _ttm_terms(s: Tensor, t: Tensor, gamma: float) -> tuple[Tensor, Tensor]:
@@ -42,32 +42,22 @@ def wttm_loss(s: Tensor,           # student logits (N, C)
 
 # %% ../../nbs/logit/05_ttm.ipynb #f7d34984
 class TTM(DistillTerm):
-    "Transformed teacher matching term: `ttm_loss(student_logits, teacher_logits, gamma)`."
-    name, weight = 'ttm', 45.0
+    "Transformed teacher matching term: `ttm_loss(student_logits, teacher_logits, gamma)`, CE + 45·TTM."
+    name, weight, ce_weight = 'ttm', 45.0, 1.0
     def __init__(self, gamma: float = 0.1): super().__init__(); self.gamma = check_positive(gamma, 'gamma')
     def forward(self, b: KDBatch) -> Tensor: return ttm_loss(b.s, b.t, gamma=self.gamma)
     def extra_repr(self): return f"gamma={self.gamma}"
 
 class WTTM(DistillTerm):
-    "Weighted transformed teacher matching term: `wttm_loss(student_logits, teacher_logits, gamma)`."
-    name, weight = 'wttm', 4.0
+    "Weighted transformed teacher matching term: `wttm_loss(student_logits, teacher_logits, gamma)`, CE + 4·WTTM."
+    name, weight, ce_weight = 'wttm', 4.0, 1.0
     def __init__(self, gamma: float = 0.2): super().__init__(); self.gamma = check_positive(gamma, 'gamma')
     def forward(self, b: KDBatch) -> Tensor: return wttm_loss(b.s, b.t, gamma=self.gamma)
     def extra_repr(self): return f"gamma={self.gamma}"
 
-def ttm_method(gamma: float = 0.1, ce_weight: float = 1.0, ttm_weight: float = 45.0):
-    "Callbacks factory for the bench: `Distill(teacher, TTM(gamma), ce_weight, ttm_weight)`."
-    TTM(gamma); check_weight(ce_weight, 'ce_weight'); check_weight(ttm_weight, 'ttm_weight')   # fail now, not at the first batch
-    return lambda teacher: [Distill(teacher, TTM(gamma), ce_weight=ce_weight, ttm_weight=ttm_weight)]
-
-def wttm_method(gamma: float = 0.2, ce_weight: float = 1.0, wttm_weight: float = 4.0):
-    "Callbacks factory for the bench: `Distill(teacher, WTTM(gamma), ce_weight, wttm_weight)`."
-    WTTM(gamma); check_weight(ce_weight, 'ce_weight'); check_weight(wttm_weight, 'wttm_weight')   # fail now, not at the first batch
-    return lambda teacher: [Distill(teacher, WTTM(gamma), ce_weight=ce_weight, wttm_weight=wttm_weight)]
-
-register_method('ttm', ttm_method(), paper='Zheng, Yang 2024', family='logit', module='kdnb.methods.ttm',
+register_method('ttm', TTM, paper='Zheng, Yang 2024', family='logit',
                 idea='Soften only the teacher (probabilities to the power γ=0.1) and match it with the plain student '
                      'softmax: KD plus a Rényi-entropy regulariser; CE + 45·TTM.')
-register_method('wttm', wttm_method(), paper='Zheng, Yang 2024', family='logit', module='kdnb.methods.ttm',
+register_method('wttm', WTTM, paper='Zheng, Yang 2024', family='logit',
                 idea='TTM with each sample weighted by the teacher\'s power sum Σ p_t^γ (γ=0.2): smooth teachers '
                      'count more; CE + 4·WTTM.')
