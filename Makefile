@@ -27,7 +27,7 @@ test: $(STAMP) browser lint
 
 # unused imports, undefined names, lines over 120 characters (ruff.toml); fix kdnb/ findings in its notebooks
 lint: $(STAMP)
-	$(VENV)/bin/ruff check kdnb tests benchmarks tools
+	$(PY) tools/lint.py
 
 # the static docs site in docs/ (offline: Sphinx + MyST-NB, MathJax served locally); open docs/index.html
 docs: $(STAMP)

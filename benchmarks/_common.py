@@ -1,5 +1,5 @@
 """Shared pieces of the benchmark scripts: step timers, teacher-forward timing, machine description, peak memory."""
-import json, os, platform, resource, statistics, time
+import json, platform, resource, statistics, time
 from pathlib import Path
 import torch
 import math
@@ -8,7 +8,8 @@ from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 
 WARMUP = 3   # steps dropped at the start of each timed run
-MALLOC = 'default'   # the C allocator setting of this process: 'default' (glibc's) or 'tuned' (`kdnb.core.tune_malloc()`)
+# the C allocator setting of this process: 'default' (glibc's) or 'tuned' (`kdnb.performance.tune_malloc()`)
+MALLOC = 'default'
 
 
 def set_malloc(mode: str):
@@ -27,7 +28,7 @@ def parse_args(parser):
     parser.add_argument('--device', default=None, help='cpu, cuda, ... (default: CUDA when present)')
     parser.add_argument('--json', default=None, help='write the figures to this file')
     parser.add_argument('--malloc', default='default', choices=['default', 'tuned'],
-                        help="C allocator: glibc's defaults, or kdnb.core.tune_malloc() (freed memory kept for reuse)")
+                        help="C allocator: glibc's defaults, or kdnb.performance.tune_malloc() (freed memory kept for reuse)")
     a = parser.parse_args()
     set_malloc(a.malloc)
     from fastai.torch_core import default_device
@@ -40,7 +41,8 @@ def sync(device):
 
 
 class StepTimer(Callback):
-    "Record the wall time of each training step (`before_batch` to `after_batch`); stop after `steps` steps (None: never)."
+    """Record the wall time of each training step (`before_batch` to `after_batch`); stop after `steps` steps (None:
+    never)."""
     order = -100   # first in `before_batch`, so that every callback's batch work is inside the timed span
     def __init__(self, steps=None): self.steps, self.times = steps, []
     def before_batch(self):
@@ -121,7 +123,8 @@ class SkipValidation(Callback):
 
 
 def step_times(student, dls, cbs=(), steps=20, warmup=WARMUP, lr=1e-3) -> list:
-    "Seconds of `steps` training steps of `student` in a fastai `Learner` with `cbs`, after `warmup` dropped steps (as many epochs as needed)."
+    """Seconds of `steps` training steps of `student` in a fastai `Learner` with `cbs`, after `warmup` dropped steps
+    (as many epochs as needed)."""
     timer = StepTimer(steps + warmup)
     learn = Learner(dls, student, loss_func=CrossEntropyLossFlat(), cbs=[*cbs, timer, SkipValidation()])
     with learn.no_bar(), learn.no_logging(): learn.fit(math.ceil((steps + warmup) / len(dls.train)), lr)
@@ -129,7 +132,8 @@ def step_times(student, dls, cbs=(), steps=20, warmup=WARMUP, lr=1e-3) -> list:
 
 
 def teacher_times(teacher, dls, steps, warmup=WARMUP) -> list:
-    "Seconds of `steps` teacher forward passes (no grad) on training batches, cycling over epochs when `dls.train` is short."
+    """Seconds of `steps` teacher forward passes (no grad) on training batches, cycling over epochs when `dls.train` is
+    short."""
     times = time_teacher(teacher, dls, steps + warmup, warmup)
     while len(times) < steps: times += time_teacher(teacher, dls, steps - len(times), warmup=0)
     return times

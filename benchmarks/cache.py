@@ -70,13 +70,15 @@ def time_caches(caches, dls, s_arch, rounds, steps) -> dict:
 def accuracy_runs(teacher, caches, cfg, seeds) -> list[dict]:
     "KD runs with kdnb.bench's recipe: the live teacher and every cache, each seed (interleaved per seed)."
     kd = lambda teacher, student, dls: [KD()]
-    setups = [(Method('live', kd), teacher)] + [(Method(n, kd), c) for n, c in caches.items()]   # a cache is the teacher
+    # a cache is the teacher
+    setups = [(Method('live', kd), teacher)] + [(Method(n, kd), c) for n, c in caches.items()]
     t_valid, _ = predict_logits(teacher, get_dls(cfg.dataset, bs=cfg.bs, device=cfg.device).valid)
     runs = []
     for seed in seeds:
         for m, source in setups:
             runs.append(run_one(m, source, cfg, seed, t_valid))
-            print(f"  seed {seed} {m.name:6s} top-1 {100 * runs[-1]['acc']:.2f}%  ({runs[-1]['sec_per_epoch']:.1f} s/epoch)")
+            print(f"  seed {seed} {m.name:6s} top-1 {100 * runs[-1]['acc']:.2f}%  ({runs[-1]['sec_per_epoch']:.1f} "
+                  f"s/epoch)")
     return runs
 
 
@@ -106,7 +108,8 @@ def main():
     p.add_argument('--rounds', type=int, default=5)
     p.add_argument('--steps', type=int, default=20, help='timed steps per run (after 3 warm-up steps)')
     p.add_argument('--seeds', type=int, nargs='+', default=d.seeds)
-    p.add_argument('--epochs', type=int, default=d.epochs, help=f'student epochs of the accuracy runs (bench default {d.epochs})')
+    p.add_argument('--epochs', type=int, default=d.epochs,
+                   help=f'student epochs of the accuracy runs (bench default {d.epochs})')
     p.add_argument('--no-accuracy', action='store_true', help='skip the accuracy runs')
     a, dev = parse_args(p)
     t_start = time.perf_counter()
@@ -124,9 +127,11 @@ def main():
     out['memory'] = memory_table(caches, n_classes)
     print(f"\nteacher outputs per sample ({len(caches['dense'].index)} samples, {n_classes} classes measured; "
           f"100 and 1000 classes computed from the formula, not measured)")
-    print(f"  {'cache':6s} {'k':>4s} {'10 (measured)':>14s} {'100 (computed)':>15s} {'1000 (computed)':>16s}   bytes/sample")
+    print(f"  {'cache':6s} {'k':>4s} {'10 (measured)':>14s} {'100 (computed)':>15s} {'1000 (computed)':>16s}   "
+          f"bytes/sample")
     for r in out['memory']:
-        print(f"  {r['cache']:6s} {r['k']!s:>4s} {r['measured_bytes']:14.0f} {r['computed_bytes_100']:15d} {r['computed_bytes_1000']:16d}")
+        print(f"  {r['cache']:6s} {r['k']!s:>4s} {r['measured_bytes']:14.0f} {r['computed_bytes_100']:15d} "
+              f"{r['computed_bytes_1000']:16d}")
     print("  (+ 16 B/sample of index in every cache; top-10 of 10 classes is the dense content in the sparse layout)")
 
     times = time_caches(caches, dls, s_arch, a.rounds, a.steps)

@@ -62,10 +62,12 @@ class Case:
 
     def make_student(self):
         torch.manual_seed(0)
-        return get_model(self.student) if isinstance(self.student, str) else get_model(self.student[0], width=self.student[1])
+        if isinstance(self.student, str): return get_model(self.student)
+        return get_model(self.student[0], width=self.student[1])
 
     def setup(self, compiled: bool):
-        "(student, callbacks factory) for eager or compiled runs; compiled modules keep their compiled code across runs."
+        """(student, callbacks factory) for eager or compiled runs; compiled modules keep their compiled code across
+        runs."""
         student = self.make_student()
         if self.teacher is None:
             if compiled: student.compile()
@@ -83,7 +85,8 @@ def make_cases(device) -> dict:
 
 
 def first_compile_seconds() -> float:
-    "Wall time of compiling and running a one-line function: what the first compilation in a process pays once (imports, toolchain checks)."
+    """Wall time of compiling and running a one-line function: what the first compilation in a process pays once
+    (imports, toolchain checks)."""
     t0 = time.perf_counter()
     torch.compile(lambda x: torch.relu(x) + 1)(torch.randn(8))
     return time.perf_counter() - t0
@@ -100,7 +103,8 @@ def run_case(case: Case, rounds, steps, check_steps, device) -> dict:
     first, logs, times = {}, {}, {m: [] for m in setups}
     for mode, (student, cbs) in setups.items():           # first runs: fresh, identically seeded data
         logs[mode] = LossLog(check_steps)
-        t = step_times(student, get_dls('mnist', bs=64, device=device), [*cbs(), logs[mode]], steps=max(steps, check_steps), warmup=0)
+        t = step_times(student, get_dls('mnist', bs=64, device=device), [*cbs(), logs[mode]],
+                       steps=max(steps, check_steps), warmup=0)
         first[mode] = t[0]
         times[mode] += t[WARMUP:]
     diff = max_abs_diff(logs['eager'].rows, logs['compiled'].rows)
@@ -118,7 +122,8 @@ def run_case(case: Case, rounds, steps, check_steps, device) -> dict:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--cases', nargs='+', default=['student', 'default', 'bigger'], choices=['student', 'default', 'bigger'])
+    p.add_argument('--cases', nargs='+', default=['student', 'default', 'bigger'],
+                   choices=['student', 'default', 'bigger'])
     p.add_argument('--rounds', type=int, default=3)
     p.add_argument('--steps', type=int, default=20, help='timed steps per run (after 3 warm-up steps)')
     p.add_argument('--check-steps', type=int, default=5, help='first steps whose losses must match')

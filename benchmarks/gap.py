@@ -12,7 +12,7 @@ forward and the rest (loss, backward, optimizer step and the framework's own wor
 teacher forward's time by operator (the children of a `teacher forward` range the hooks open). The teacher timed
 alone on the same batches in a bare loop is the reference.
 The script runs itself twice in fresh processes: with glibc's default allocator settings and after
-`kdnb.core.tune_malloc()` (freed memory kept for reuse); the same settings apply to every library in a process.
+`kdnb.performance.tune_malloc()` (freed memory kept for reuse); the same settings apply to every library in a process.
 
     python benchmarks/gap.py [--case mnist|synth] [--rounds 3] [--steps 30] [--malloc both|default|tuned] [--json out.json]
 """
@@ -73,7 +73,8 @@ class DistillTimes:
 
 
 def timed_run(run, lib, job, steps, warmup) -> dict:
-    "Per training step of one run of `lib` (the first `warmup` dropped): step ms, teacher and student forward ms and faults, the rest."
+    """Per training step of one run of `lib` (the first `warmup` dropped): step ms, teacher and student forward ms and
+    faults, the rest."""
     RECORD.clear()
     with DistillTimes() as d: res = run(lib, job, seed=0, steps=steps)
     n = len(res.step_times)      # fasterai also runs its teacher in validation: keep the training steps' forwards
@@ -115,29 +116,36 @@ def child(a):
     res = {lib: {} for lib in LIBS}
     for r in range(a.rounds):
         for lib in LIBS:
-            for k, v in timed_run(peers.run, lib, job, a.steps, peers.WARMUP).items(): res[lib].setdefault(k, []).extend(v)
+            for k, v in timed_run(peers.run, lib, job, a.steps, peers.WARMUP).items():
+                res[lib].setdefault(k, []).extend(v)
     RECORD.clear(); time_teacher(job.teacher, job.make_dls(0), a.steps, warmup=0)   # the teacher's hooks record it
     alone = RECORD['teacher']
     prof = {lib: profile_run(peers.run, lib, job, min(a.steps, 12)) for lib in LIBS}
     return dict(malloc=_common.MALLOC, machine=machine_line('cpu'), desc=job.desc, prof=prof,
-                median={lib: {k: median(v) for k, v in d.items()} for lib, d in {**res, 'teacher alone': alone}.items()},
+                median={lib: {k: median(v) for k, v in d.items()} for lib,
+                        d in {**res, 'teacher alone': alone}.items()},
                 raw=res)
 
 
 def report(out):
     print(f"\n--- allocator: {out['malloc']}")
-    print(f"{'':14s} {'teacher fwd ms':>14s} {'faults/fwd':>10s} {'step ms':>8s}   (medians over the rounds' training steps)")
+    print(f"{'':14s} {'teacher fwd ms':>14s} {'faults/fwd':>10s} {'step ms':>8s}   (medians over the rounds' training "
+          f"steps)")
     for lib, m in out['median'].items():
         print(f"{lib:14s} {m['ms']:14.1f} {m['faults']:10.0f} {m.get('step_ms', float('nan')):8.1f}")
-    print("the step split (ms, medians): student forward, teacher forward, the rest (loss, backward, optimizer, framework)")
+    print("the step split (ms, medians): student forward, teacher forward, the rest (loss, backward, optimizer, "
+          "framework)")
     for lib in LIBS:
         m = out['median'][lib]
-        extra = (f"; of the rest, Distill's after_loss {m['distill_after_loss_ms']:.2f}, its after_pred beyond the teacher "
+        extra = (f"; of the rest, Distill's after_loss {m['distill_after_loss_ms']:.2f}, its after_pred beyond the "
+                 f"teacher "
                  f"{m['distill_after_pred_extra_ms']:.2f}" if lib == 'kdnb' else '')
-        print(f"  {lib:12s} step {m['step_ms']:6.1f} = student {m['student_ms']:5.1f} + teacher {m['ms']:5.1f} + rest {m['rest_ms']:5.1f}{extra}")
+        print(f"  {lib:12s} step {m['step_ms']:6.1f} = student {m['student_ms']:5.1f} + teacher {m['ms']:5.1f} + rest "
+              f"{m['rest_ms']:5.1f}{extra}")
     print("torch.profiler, the teacher forward inside the step (ms per forward; top operators):")
     for lib, p in out['prof'].items():
-        print(f"  {lib:12s} {p['teacher_forward_ms']:6.1f}  " + ", ".join(f"{k} {v:.1f}" for k, v in p['top_ops_ms'].items()))
+        ops = ", ".join(f"{k} {v:.1f}" for k, v in p['top_ops_ms'].items())
+        print(f"  {lib:12s} {p['teacher_forward_ms']:6.1f}  {ops}")
 
 
 def main():

@@ -16,8 +16,6 @@ teacher timed alone on hot batches is faster than the same forward inside a trai
 """
 import argparse, statistics, time
 import torch
-from fastai.learner import Learner
-from fastai.losses import CrossEntropyLossFlat
 from kdnb.core import Distill, SampleIndex
 from kdnb.data import get_dls
 from kdnb.models import get_model, default_pair, param_count
@@ -60,7 +58,8 @@ def main():
         this = {name: time_steps(s_arch, dls, make(), a.steps, img) for name, make in setups.items()}
         for name, v in this.items(): times[name] += v
         times['teacher_fwd'] += teacher_times(teacher, dls, a.steps)
-        for k, (num, den) in ROUND_RATIOS.items(): per_round[k].append(statistics.median(this[num]) / statistics.median(this[den]))
+        for k, (num, den) in ROUND_RATIOS.items():
+            per_round[k].append(statistics.median(this[num]) / statistics.median(this[den]))
     med = {k: statistics.median(v) for k, v in times.items()}
     print(machine_line(dev))
     print(f"pair: teacher {t_arch} ({param_count(teacher):,} params), student {s_arch} "

@@ -105,7 +105,8 @@ def synth_images(n=2560, n_classes=10, size=32, noise=1.5, seed=0):
 
 
 def build_job(case, bs, device, pair='issue', teacher_state=None, teacher_acc=True) -> Job:
-    "The job of `case` ('mnist' or 'synth'); `teacher_state` reuses an already built synthetic teacher (child processes)."
+    """The job of `case` ('mnist' or 'synth'); `teacher_state` reuses an already built synthetic teacher (child
+    processes)."""
     if case == 'mnist':
         if pair == 'issue':      # the issue's measurement: 372k-parameter teacher, 24k-parameter student
             t_arch, t_kw, s_arch, s_kw = 'cnn', dict(width=64, depth=2), 'cnn', dict(width=16, depth=2)
@@ -113,7 +114,8 @@ def build_job(case, bs, device, pair='issue', teacher_state=None, teacher_acc=Tr
         teacher = get_teacher(t_arch, 'mnist', device=device, **t_kw)
         make_dls = lambda seed: get_dls('mnist', bs=bs, seed=seed, device=device)
         make_student = lambda: get_model(s_arch, img_size=28, **s_kw)
-        desc = dict(data='MNIST-5k (4000 train / 1000 valid, 28x28x1)', teacher=f'{t_arch} {t_kw}', student=f'{s_arch} {s_kw}',
+        desc = dict(data='MNIST-5k (4000 train / 1000 valid, 28x28x1)', teacher=f'{t_arch} {t_kw}',
+                    student=f'{s_arch} {s_kw}',
                     teacher_acc=teacher.kdnb_info['valid_acc'])
     elif case == 'synth':
         x, y = synth_images()
@@ -126,9 +128,11 @@ def build_job(case, bs, device, pair='issue', teacher_state=None, teacher_acc=Tr
         teacher = teacher.to(device).eval()
         make_student = lambda: get_model('cnn', img_size=32, **s_kw)
         desc = dict(data=f'synthetic 32x32x3, 10 classes ({cut} train / {len(x) - cut} valid)', teacher=f'cnn {t_kw}',
-                    student=f'cnn {s_kw}', teacher_acc=evaluate(teacher, make_dls(0).valid) if teacher_acc else float('nan'))
+                    student=f'cnn {s_kw}', teacher_acc=evaluate(teacher,
+                                                                make_dls(0).valid) if teacher_acc else float('nan'))
     else: raise ValueError(f"unknown case {case!r}: choose 'mnist' or 'synth'")
-    job = Job(case, make_dls, teacher, make_student, desc, device=torch.device(device), n_batches=len(make_dls(0).train))
+    job = Job(case, make_dls, teacher, make_student, desc, device=torch.device(device),
+              n_batches=len(make_dls(0).train))
     job.desc.update(teacher_params=param_count(teacher), student_params=param_count(job.make_student()))
     if not math.isclose(job.ce_weight + job.kd_weight, 1.0):
         raise ValueError("fasterai's callback computes lerp(CE, KD, weight): it needs ce_weight + kd_weight == 1")
@@ -167,7 +171,8 @@ def fastai_callbacks(lib, job, teacher):
     "The callbacks that make a fastai `Learner` run `lib`'s version of the job."
     if lib == 'student': return []
     if lib == 'kdnb': return [Distill(teacher, KD(T=job.T), ce_weight=job.ce_weight, kd_weight=job.kd_weight)]
-    if lib == 'fasterai': return [KnowledgeDistillationCallback(teacher, partial(SoftTarget, T=job.T), weight=job.kd_weight)]
+    if lib == 'fasterai':
+        return [KnowledgeDistillationCallback(teacher, partial(SoftTarget, T=job.T), weight=job.kd_weight)]
     raise ValueError(lib)
 
 
@@ -176,7 +181,8 @@ def run_fastai(lib, job, seed, epochs=1, steps=None, first_loss=False) -> Run:
     dls, student, teacher = job.make_dls(seed), job.student(seed), copy.deepcopy(job.teacher)
     timer, epoch_timer, probe = StepTimer(steps), EpochTimer(), FirstLoss()
     cbs = [*fastai_callbacks(lib, job, teacher), timer, epoch_timer] + ([probe] if first_loss else [])
-    learn = Learner(dls, student, loss_func=CrossEntropyLossFlat(), opt_func=partial(OptimWrapper, opt=torch.optim.Adam),
+    learn = Learner(dls, student, loss_func=CrossEntropyLossFlat(),
+                    opt_func=partial(OptimWrapper, opt=torch.optim.Adam),
                     metrics=[accuracy], cbs=cbs)
     with learn.no_bar(), learn.no_logging(): learn.fit(epochs, job.lr)
     return Run(timer.times, epoch_timer.times, student, dls, probe.value)
@@ -258,7 +264,8 @@ def time_loading(dls) -> float:
 
 
 def time_rounds(job, rounds, steps) -> tuple[dict, dict]:
-    "Step and epoch times of every library, interleaved (A B C ..., A B C ...); each run is `steps` steps rounded up to whole epochs."
+    """Step and epoch times of every library, interleaved (A B C ..., A B C ...); each run is `steps` steps rounded up
+    to whole epochs."""
     epochs = max(1, math.ceil(steps / job.n_batches))
     step_times, epoch_times = {k: [] for k in (*LIBS, 'teacher fwd')}, {k: [] for k in (*LIBS, 'data loading')}
     for r in range(rounds):
@@ -283,7 +290,8 @@ def accuracy_runs(job, seeds, epochs) -> dict:
 def memory_child(case, bs, device, pair, teacher_state, lib, steps, threads, malloc):
     "In a fresh process: peak RSS growth (and CUDA peak allocation) over one run of `steps` steps of `lib`."
     torch.set_num_threads(threads); set_malloc(malloc)   # the parent's settings
-    job = build_job(case, bs, device, pair, teacher_state, teacher_acc=False)   # no teacher forward before the measurement
+    # no teacher forward before the measurement
+    job = build_job(case, bs, device, pair, teacher_state, teacher_acc=False)
     cuda = job.device.type == 'cuda'
     if cuda: torch.cuda.reset_peak_memory_stats()
     with PeakRSS() as m: run(lib, job, seed=0, steps=steps)
@@ -293,7 +301,8 @@ def memory_child(case, bs, device, pair, teacher_state, lib, steps, threads, mal
 
 
 def memory_runs(job, a, pair) -> dict:
-    "Peak memory of each library, each run in its own fresh child process (spawned); the median over `--mem-repeats` children."
+    """Peak memory of each library, each run in its own fresh child process (spawned); the median over `--mem-repeats`
+    children."""
     state = {k: v.cpu() for k, v in job.teacher.state_dict().items()} if job.case == 'synth' else None
     out = {}
     for lib in LIBS:

@@ -24,17 +24,14 @@ Writes benchmarks/results/scaling_bs.png and scaling_width.png (step time and ov
     python benchmarks/scaling.py [--bs 32 64 128 256 512] [--widths 1 2 4 8] [--width-bs 64] [--rounds 3]
                                  [--steps 20] [--device cpu] [--plots benchmarks/results] [--json out.json]
 """
-import argparse, math, statistics, time
+import argparse, statistics, time
 from pathlib import Path
 import torch
-from fastai.callback.core import Callback, CancelValidException
-from fastai.learner import Learner
-from fastai.losses import CrossEntropyLossFlat
 from kdnb.core import Distill
 from kdnb.data import get_dls
 from kdnb.models import get_model, param_count
 from kdnb.methods.kd import KD
-from _common import WARMUP, TeacherOnly, step_times, teacher_times, machine_line, finish, parse_args
+from _common import TeacherOnly, step_times, teacher_times, machine_line, finish, parse_args
 
 TARGET = 1.05          # distill / (student + teacher forward) must stay <= this
 STUDENT = 'cnn-s'      # cnn(width=8, depth=2)
@@ -54,7 +51,8 @@ def make_teacher(mult, device):
 
 
 def measure(points, rounds, steps, device) -> list[dict]:
-    "Median step times of student, Distill and teacher forward at every (batch size, width multiple) in `points`, interleaved."
+    """Median step times of student, Distill and teacher forward at every (batch size, width multiple) in `points`,
+    interleaved."""
     dls = {bs: get_dls('mnist', bs=bs, device=device) for bs in dict.fromkeys(bs for bs, _ in points)}
     teachers = {m: make_teacher(m, device) for m in dict.fromkeys(m for _, m in points)}
     times = {p: dict(student=[], floor=[], distill=[], teacher=[]) for p in points}
@@ -63,7 +61,8 @@ def measure(points, rounds, steps, device) -> list[dict]:
             t = times[(bs, m)]
             t['student'] += step_times(make_student(), dls[bs], steps=steps)
             t['floor'] += step_times(make_student(), dls[bs], [TeacherOnly(teachers[m])], steps=steps)
-            t['distill'] += step_times(make_student(), dls[bs], [Distill(teachers[m], KD(T=4), ce_weight=0.1, kd_weight=0.9)], steps=steps)
+            t['distill'] += step_times(make_student(), dls[bs],
+                                       [Distill(teachers[m], KD(T=4), ce_weight=0.1, kd_weight=0.9)], steps=steps)
             t['teacher'] += teacher_times(teachers[m], dls[bs], steps)
         print(f"  round {r + 1}/{rounds} done")
     rows = []
@@ -95,12 +94,14 @@ def _log2_axis(ax, ticks):
     ax.xaxis.set_minor_locator(NullLocator())
 
 def plot_scaling(rows, axis: str, path=None):
-    "Step time (ms, log scale) of student, teacher forward, their sum and Distill, and the overhead fraction, along `axis` ('bs' or 'width')."
+    """Step time (ms, log scale) of student, teacher forward, their sum and Distill, and the overhead fraction, along
+    `axis` ('bs' or 'width')."""
     import matplotlib.pyplot as plt, pandas as pd, seaborn as sns
     col, xlabel = AXES[axis]
     what = 'teacher 4x the student' if axis == 'bs' else f"batch {rows[0]['bs']}"
     d = pd.DataFrame(rows).sort_values(col)
-    long = d.melt(id_vars=[col], value_vars=['student_ms', 'teacher_ms', 'bound_ms', 'floor_ms', 'distill_ms'], var_name='what', value_name='ms')
+    long = d.melt(id_vars=[col], value_vars=['student_ms', 'teacher_ms', 'bound_ms', 'floor_ms', 'distill_ms'],
+                  var_name='what', value_name='ms')
     long['what'] = long.what.map(dict(student_ms='student alone', teacher_ms='teacher forward (no grad)',
                                       bound_ms='student + teacher forward (timed apart)', floor_ms='student + teacher in the step (floor)', distill_ms='Distill + KD, live teacher'))
     fig, (a0, a1) = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -120,7 +121,8 @@ def plot_scaling(rows, axis: str, path=None):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--bs', type=int, nargs='+', default=[32, 64, 128, 256, 512], help='batch sizes (with the 4x teacher)')
+    p.add_argument('--bs', type=int, nargs='+', default=[32, 64, 128, 256, 512],
+                   help='batch sizes (with the 4x teacher)')
     p.add_argument('--widths', type=int, nargs='+', default=[1, 2, 4, 8], help='teacher width multiples of the student')
     p.add_argument('--width-bs', type=int, default=64, help='batch size of the width axis')
     p.add_argument('--rounds', type=int, default=3)

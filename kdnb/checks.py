@@ -26,7 +26,8 @@ def check_count(value, name: str, low: int = 1, high: int | None = None) -> int:
     if not isinstance(value, numbers.Integral) or isinstance(value, bool):
         raise TypeError(f"`{name}` must be an int, got {type(value).__name__}")
     if value < low or (high is not None and value > high):
-        raise ValueError(f"`{name}` must be " + (f"an int in [{low}, {high}]" if high is not None else f"an int >= {low}") + f", got {value}")
+        wanted = f"an int in [{low}, {high}]" if high is not None else f"an int >= {low}"
+        raise ValueError(f"`{name}` must be {wanted}, got {value}")
     return int(value)
 
 def check_weight(value, name: str):
@@ -47,7 +48,8 @@ def check_logits(s: Tensor, t: Tensor = None, y: Tensor = None, names=('s', 't',
         if not isinstance(t, Tensor): raise TypeError(f"`{tn}` must be a tensor, got {type(t).__name__}")
         if t.shape[-1] != s.shape[-1]:
             raise ValueError(f"class count differs: `{sn}` has {s.shape[-1]} classes, `{tn}` has {t.shape[-1]}")
-        if t.shape != s.shape: raise ValueError(f"`{sn}` and `{tn}` shapes differ: {tuple(s.shape)} vs {tuple(t.shape)}")
+        if t.shape != s.shape:
+            raise ValueError(f"`{sn}` and `{tn}` shapes differ: {tuple(s.shape)} vs {tuple(t.shape)}")
         if not t.is_floating_point(): raise TypeError(f"`{tn}` must be floating point logits, got {t.dtype}")
     if y is not None:
         if not isinstance(y, Tensor): raise TypeError(f"`{yn}` must be a tensor, got {type(y).__name__}")
@@ -59,7 +61,8 @@ def check_labels(y: Tensor, n_classes: int, name: str = 'y', why: str = '') -> T
     "Raise `ValueError` unless `y` is given and holds class indices in [0, n_classes); `why` says who needs labels."
     if y is None: raise ValueError(f"`{name}` (the labels) is required" + (f": {why}" if why else ''))
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= n_classes):
-        raise ValueError(f"`{name}` must hold class indices in [0, {n_classes}), got values in [{int(y.min())}, {int(y.max())}]")
+        raise ValueError(f"`{name}` must hold class indices in [0, {n_classes}), got values in [{int(y.min())}, "
+                         f"{int(y.max())}]")
     return y
 
 def compute_dtype(*xs: Tensor) -> torch.dtype:

@@ -40,7 +40,9 @@ class DistillTerm(nn.Module):
     weight: float = 1.0            # the paper's weight of this term in the total loss
     ce_weight: float | None = None # the paper's weight of the task loss next to this term (None: no opinion, 1 is used)
     needs_teacher: bool = True     # False for teacher-free terms (self-distillation)
-    def callbacks(self) -> list: "Callbacks the method needs beside the loss (a schedule, an auxiliary head)."; return []
+    def callbacks(self) -> list:
+        "Callbacks the method needs beside the loss (a schedule, an auxiliary head)."
+        return []
     def setup(self, distill: 'Distill'): "Called in `before_fit` (install hooks, check shapes)."
     def teardown(self): "Called in `after_fit` (remove hooks)."
     def forward(self, b: KDBatch) -> Tensor: raise NotImplementedError
@@ -54,12 +56,14 @@ class TeacherEnsemble(nn.Module):
         teachers = list(teachers)
         if not teachers: raise ValueError("the teacher ensemble is empty: pass at least one nn.Module")
         for i, m in enumerate(teachers):
-            if not isinstance(m, nn.Module): raise TypeError(f"teacher {i} of the ensemble must be an nn.Module, got {type(m).__name__}")
+            if not isinstance(m, nn.Module):
+                raise TypeError(f"teacher {i} of the ensemble must be an nn.Module, got {type(m).__name__}")
         self.teachers = nn.ModuleList(teachers)
     def forward(self, *x):
         outs = [m(*x) for m in self.teachers]
         shapes = [tuple(o.shape) for o in outs]
-        if len(set(shapes)) > 1: raise ValueError(f"class count differs between the ensemble's teachers: output shapes {shapes}")
+        if len(set(shapes)) > 1:
+            raise ValueError(f"class count differs between the ensemble's teachers: output shapes {shapes}")
         logps = torch.stack([o.float().log_softmax(-1) for o in outs])
         return torch.logsumexp(logps, 0) - math.log(len(self.teachers))
 
@@ -81,21 +85,25 @@ class TermMetric(Metric):
     @property
     def value(self):
         "The mean over the epoch's training batches, of all processes under distributed training."
-        total, count = torch.as_tensor(self.total, dtype=torch.float64), torch.tensor(float(self.count), dtype=torch.float64)
+        total = torch.as_tensor(self.total, dtype=torch.float64)
+        count = torch.tensor(float(self.count), dtype=torch.float64)
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             both = torch.stack([total.cpu(), count]).to(self._reduce_device())
             torch.distributed.all_reduce(both)
             total, count = both.cpu()
         return float(total / count) if count else float('nan')
     def _reduce_device(self):
-        return torch.device('cuda', torch.cuda.current_device()) if torch.distributed.get_backend() == 'nccl' else torch.device('cpu')
+        nccl = torch.distributed.get_backend() == 'nccl'
+        return torch.device('cuda', torch.cuda.current_device()) if nccl else torch.device('cpu')
     @property
     def name(self): return self._name
 
 # %% ../nbs/foundation/00_core.ipynb #970b47bd
 class DistillStudent(nn.Module):
     "The student plus the trainable parts of distillation terms; `forward` is the student's."
-    def __init__(self, student: nn.Module, terms): super().__init__(); self.student, self.terms = student, nn.ModuleList(terms)
+    def __init__(self, student: nn.Module, terms):
+        super().__init__()
+        self.student, self.terms = student, nn.ModuleList(terms)
     def forward(self, *x): return self.student(*x)
 
 def has_state(m: nn.Module): return any(True for _ in m.parameters()) or any(True for _ in m.buffers())
@@ -128,7 +136,8 @@ def term_weights(terms, overrides: dict) -> dict:
     "Each term's weight: `overrides['<name>_weight']` if given, else the term's `weight`; unknown keywords raise."
     names = [t.name for t in terms]
     unknown = set(overrides) - {f'{n}_weight' for n in names}
-    if unknown: raise TypeError(f"unknown keyword(s) {sorted(unknown)}; term weights are {[f'{n}_weight' for n in names]}")
+    if unknown:
+        raise TypeError(f"unknown keyword(s) {sorted(unknown)}; term weights are {[f'{n}_weight' for n in names]}")
     return {t.name: check_weight(overrides.get(f'{t.name}_weight', t.weight), f'{t.name}_weight') for t in terms}
 
 def resolve_ce_weight(terms, ce_weight: float | None = None) -> float:
@@ -142,18 +151,24 @@ def resolve_ce_weight(terms, ce_weight: float | None = None) -> float:
 # %% ../nbs/foundation/00_core.ipynb #2fba5c97
 class Distill(Callback):
     "Distill `teacher` into the learner's model with `terms`; sets `learn.loss_grad` and logs every term."
-    order = MixedPrecision.order - 5   # before GradientAccumulation (which rescales loss_grad) and MixedPrecision's after_loss
+    # before GradientAccumulation (which rescales loss_grad) and MixedPrecision's after_loss
+    order = MixedPrecision.order - 5
     def __init__(self,
-                 teacher,                 # nn.Module, list of modules (ensemble), CachedTeacher, or None (teacher-free terms)
+                 # nn.Module, list of modules (ensemble), CachedTeacher, or None (teacher-free terms)
+                 teacher,
                  *terms: DistillTerm,     # the distillation terms
-                 ce_weight: float | None = None, # weight of the learner's own loss_func (None: the terms' `ce_weight`, else 1)
-                 check_finite: bool = True, # raise if teacher outputs contain NaN/inf (every batch on CPU; on GPUs without a host sync per batch)
+                 # weight of the learner's own loss_func (None: the terms' `ce_weight`, else 1)
+                 ce_weight: float | None = None,
+                 # raise if teacher outputs contain NaN/inf (every batch on CPU; on GPUs without a host sync per batch)
+                 check_finite: bool = True,
                  valid_teacher: bool | None = None, # run the teacher in validation too (default: if a metric needs it)
-                 compile: bool | dict = False, # `torch.compile` the student and teacher in place (a dict: its keyword arguments)
+                 # `torch.compile` the student and teacher in place (a dict: its keyword arguments)
+                 compile: bool | dict = False,
                  **weights):              # `<term.name>_weight=...` overrides a term's weight
         if not terms: raise ValueError("Distill needs at least one DistillTerm, e.g. Distill(teacher, KD(T=4))")
         for i, term in enumerate(terms):
-            if not isinstance(term, DistillTerm): raise TypeError(f"term {i} must be a DistillTerm, got {type(term).__name__}")
+            if not isinstance(term, DistillTerm):
+                raise TypeError(f"term {i} must be a DistillTerm, got {type(term).__name__}")
         names = [t.name for t in terms]
         if len(set(names)) != len(names): raise ValueError(f"term names must be unique, got {names}")
         self.weights, self.ce_weight = term_weights(terms, weights), resolve_ce_weight(terms, ce_weight)
@@ -161,8 +176,10 @@ class Distill(Callback):
         if teacher is None and any(t.needs_teacher for t in terms):
             raise ValueError(f"teacher is None but term(s) {[t.name for t in terms if t.needs_teacher]} need a teacher")
         if not (teacher is None or isinstance(teacher, (nn.Module, CachedTeacher))):
-            raise TypeError(f"teacher must be an nn.Module, a list of them or a CachedTeacher, got {type(teacher).__name__}")
-        if not isinstance(compile, (bool, dict)): raise TypeError(f"`compile` must be a bool or a dict of torch.compile arguments, got {compile!r}")
+            raise TypeError(f"teacher must be an nn.Module, a list of them or a CachedTeacher, got "
+                            f"{type(teacher).__name__}")
+        if not isinstance(compile, (bool, dict)):
+            raise TypeError(f"`compile` must be a bool or a dict of torch.compile arguments, got {compile!r}")
         self.teacher, self.terms = teacher, list(terms)
         self.check_finite, self.valid_teacher, self.compile = check_finite, valid_teacher, compile
         self.companions = companion_callbacks(self.terms)
@@ -188,7 +205,8 @@ def _wrap_student(self: Distill):
             raise RuntimeError("Distill must come before the distributed wrapper: create the Learner with "
                                "cbs=Distill(...) and call `learn.distrib_ctx()`/`to_distributed()` afterwards")
         return False
-    if not stateful or (isinstance(m, DistillStudent) and all(any(t is u for u in m.terms) for t in stateful)): return False
+    if not stateful or (isinstance(m, DistillStudent) and all(any(t is u for u in m.terms) for t in stateful)):
+        return False
     self.learn.model = DistillStudent(self.student, stateful)
     return True
 
@@ -218,7 +236,8 @@ def before_fit(self: Distill):   # fastai also calls this in `get_preds`/`valida
 
 @patch
 def _compile(self: Distill):
-    "Compile the student and a module teacher in place (`nn.Module.compile`: names, `state_dict` and `learn.save` unchanged)."
+    """Compile the student and a module teacher in place (`nn.Module.compile`: names, `state_dict` and `learn.save`
+    unchanged)."""
     kwargs = self.compile if isinstance(self.compile, dict) else {}
     for m in (unwrap_model(self.learn.model), self.teacher):
         if isinstance(m, nn.Module) and getattr(m, '_compiled_call_impl', None) is None: m.compile(**kwargs)
@@ -262,7 +281,8 @@ def after_pred(self: Distill):
     if not (self.training or self.run_valid_teacher): return
     t, s = self._teacher_forward(), self.pred
     if not isinstance(t, Tensor):
-        raise TypeError(f"the teacher must return a logits tensor, got {type(t).__name__}: wrap it so that forward returns the logits")
+        raise TypeError(f"the teacher must return a logits tensor, got {type(t).__name__}: wrap it so that forward "
+                        f"returns the logits")
     if t.shape[-1] != s.shape[-1]:
         raise ValueError(f"class count differs: the student outputs {s.shape[-1]} classes, the teacher {t.shape[-1]}")
     if t.shape != s.shape:
@@ -282,7 +302,8 @@ def _check_finite(self: Distill, t: Tensor):
         bad, n, self._checked_once = not bool(self._finite), self._unchecked, True
         self._finite, self._unchecked = None, 0
     if bad:
-        raise ValueError("the teacher's outputs contain NaN or inf" + (f" (in one of the last {n} batches)" if n > 1 else "")
+        where = f" (in one of the last {n} batches)" if n > 1 else ""
+        raise ValueError(f"the teacher's outputs contain NaN or inf{where}"
                          + " (a diverged teacher, or fp16 overflow); fix the teacher or pass "
                          "Distill(check_finite=False) to skip this check")
 
@@ -322,7 +343,8 @@ def companion_callbacks(terms) -> list:
     "The callbacks the terms bring (`DistillTerm.callbacks()`), sorted by `order`."
     cbs = [cb for t in terms for cb in t.callbacks()]
     for cb in cbs:
-        if not isinstance(cb, Callback): raise TypeError(f"a term's callbacks() must return fastai Callbacks, got {type(cb).__name__}")
+        if not isinstance(cb, Callback):
+            raise TypeError(f"a term's callbacks() must return fastai Callbacks, got {type(cb).__name__}")
     return sorted(cbs, key=lambda cb: cb.order)
 
 @patch
@@ -338,7 +360,8 @@ def __call__(self: Distill, event_name: str):
 # %% ../nbs/foundation/00_core.ipynb #1de7ff1d
 METHOD_FAMILIES = {   # family -> the section title of its notebooks (the folder `nbs/<family>/`) in the docs
     'foundation': 'Foundation', 'logit': 'Logit methods', 'self-online': 'Self- and online distillation',
-    'teachers': 'Teachers: assistants, ensembles, teachers trained to teach', 'features': 'Feature and relation methods',
+    'teachers': 'Teachers: assistants, ensembles, teachers trained to teach',
+    'features': 'Feature and relation methods',
     'lm': 'Language models', 'findings': 'Findings', 'data-compression': 'Data and compression'}
 
 @dataclass
@@ -368,7 +391,8 @@ class Method:
 METHODS: dict[str, Method] = {}
 
 def register_method(name: str,       # letters, digits, '-' or '_'
-                    terms,           # a DistillTerm class (built with its defaults) or terms(teacher, student, dls) -> list
+                    # a DistillTerm class (built with its defaults) or terms(teacher, student, dls) -> list
+                    terms,
                     paper: str = '', family: str = '', idea: str = '',
                     usage: str = '', # the user's one line (default for a class: 'Distill(teacher, Class())')
                     module: str = '' # default: the module that defines `terms`
@@ -378,11 +402,13 @@ def register_method(name: str,       # letters, digits, '-' or '_'
         raise ValueError(f"method name must be letters, digits, '-' or '_', got {name!r}")
     if name == 'all': raise ValueError("method name 'all' is reserved: `--methods all` selects every method")
     if family not in {*METHOD_FAMILIES, 'baseline'} - {'foundation'}:
-        raise ValueError(f"`family` must be one of {sorted({*METHOD_FAMILIES, 'baseline'} - {'foundation'})}, got {family!r}")
+        raise ValueError(f"`family` must be one of {sorted({*METHOD_FAMILIES, 'baseline'} - {'foundation'})}, got "
+                         f"{family!r}")
     if isinstance(terms, type) and issubclass(terms, DistillTerm):
         cls, usage = terms, usage or f'Distill(teacher, {terms.__name__}())'
         terms = lambda teacher, student, dls: [cls()]
         module = module or cls.__module__
-    elif not callable(terms): raise TypeError(f"`terms` must be a DistillTerm class or a callable, got {type(terms).__name__}")
+    elif not callable(terms):
+        raise TypeError(f"`terms` must be a DistillTerm class or a callable, got {type(terms).__name__}")
     METHODS[name] = m = Method(name, terms, paper, family, module or getattr(terms, '__module__', ''), idea, usage)
     return m

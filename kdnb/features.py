@@ -104,7 +104,8 @@ class ConvConnector(nn.Sequential):
                  c_in: int,            # student channels
                  c_out: int,           # teacher channels
                  bn: bool = True,      # BatchNorm after the conv (then the conv has no bias)
-                 act: bool = False):   # ReLU at the end (mdistiller's ConvReg default; teacher maps after a ReLU are >= 0)
+                 # ReLU at the end (mdistiller's ConvReg default; teacher maps after a ReLU are >= 0)
+                 act: bool = False):
         for v, n in ((c_in, 'c_in'), (c_out, 'c_out')): check_count(v, n)
         layers = OrderedDict(conv=nn.Conv2d(c_in, c_out, 1, bias=not bn))
         if bn: layers['bn'] = nn.BatchNorm2d(c_out)
@@ -127,9 +128,11 @@ def make_connector(s_shape,            # shape of the student feature, e.g. (N, 
     if len(s) != len(t): raise ValueError(f"student feature shape {s} and teacher feature shape {t} differ in rank")
     if len(s) == 4: return ConvConnector(s[1], t[1], **kwargs)     # H, W may differ: see `FeatureTerm(pool=True)`
     if len(s) in (2, 3):
-        if s[1:-1] != t[1:-1]: raise ValueError(f"student {s} and teacher {t} features differ outside the last dimension")
+        if s[1:-1] != t[1:-1]:
+            raise ValueError(f"student {s} and teacher {t} features differ outside the last dimension")
         return LinearConnector(s[-1], t[-1], **kwargs)
-    raise ValueError(f"no connector for features of rank {len(s)} (shape {s}); expected (N, D), (N, L, D) or (N, C, H, W)")
+    raise ValueError(f"no connector for features of rank {len(s)} (shape {s}); expected (N, D), (N, L, D) or (N, C, "
+                     f"H, W)")
 
 def connectors_for(student: nn.Module,   # the student
                    teacher: nn.Module,   # the teacher
@@ -158,12 +161,15 @@ def match_spatial(s: Tensor, t: Tensor) -> tuple:
 class FeatureTerm(DistillTerm):
     "Base for terms on features of named student and teacher layers; subclasses implement `feature_loss(fs, ft, b)`."
     name = 'feat'
-    check_shapes: bool = True   # raise when a pair's shapes differ after its connector (False: the subclass compares them)
+    # raise when a pair's shapes differ after its connector (False: the subclass compares them)
+    check_shapes: bool = True
     def __init__(self,
                  student_layers,           # student layer name(s), from `distill.student.named_modules()`
                  teacher_layers,           # teacher layer name(s), one per student layer
-                 connectors=None,          # a module, or a list with one module (or None) per pair, applied to student features
-                 pool: bool = False,       # adaptive-average-pool the larger of two (N, C, H, W) maps to the smaller's size
+                 # a module, or a list with one module (or None) per pair, applied to student features
+                 connectors=None,
+                 # adaptive-average-pool the larger of two (N, C, H, W) maps to the smaller's size
+                 pool: bool = False,
                  name: str | None = None,  # column name and weight keyword prefix (default: the class's `name`)
                  weight: float | None = None): # default weight in the total loss (default: the class's `weight`)
         super().__init__()
@@ -174,7 +180,9 @@ class FeatureTerm(DistillTerm):
                              f"{self.teacher_layers}: layers are paired by position")
         if connectors is None: connectors = [None] * n
         elif isinstance(connectors, nn.Module) and not isinstance(connectors, nn.ModuleList):
-            if n != 1: raise ValueError(f"one connector given for {n} layer pairs; pass a list with one module (or None) per pair")
+            if n != 1:
+                raise ValueError(f"one connector given for {n} layer pairs; pass a list with one module (or None) per "
+                                 f"pair")
             connectors = [connectors]
         connectors = list(connectors)
         if len(connectors) != n: raise ValueError(f"{len(connectors)} connectors for {n} layer pairs")
@@ -250,7 +258,8 @@ class FeatureTerm(DistillTerm):
         return d
 
     def extra_repr(self):
-        return f"name={self.name!r}, student_layers={self.student_layers}, teacher_layers={self.teacher_layers}, pool={self.pool}"
+        return (f"name={self.name!r}, student_layers={self.student_layers}, teacher_layers={self.teacher_layers}, "
+                f"pool={self.pool}")
 
 # %% ../nbs/foundation/03_features.ipynb #d5d9ec77
 def feature_mse_loss(fs, # student features (after connectors): a tensor or a list of them
@@ -259,9 +268,11 @@ def feature_mse_loss(fs, # student features (after connectors): a tensor or a li
     "Sum over layer pairs of the mean squared error between student features `fs` and teacher features `ft`."
     if isinstance(fs, Tensor): fs = [fs]
     if isinstance(ft, Tensor): ft = [ft]
-    if len(fs) != len(ft) or not fs: raise ValueError(f"need as many student as teacher features (>0), got {len(fs)} and {len(ft)}")
+    if len(fs) != len(ft) or not fs:
+        raise ValueError(f"need as many student as teacher features (>0), got {len(fs)} and {len(ft)}")
     for i, (s, t) in enumerate(zip(fs, ft)):
-        if s.shape != t.shape: raise ValueError(f"feature pair {i}: shapes differ: {tuple(s.shape)} vs {tuple(t.shape)}")
+        if s.shape != t.shape:
+            raise ValueError(f"feature pair {i}: shapes differ: {tuple(s.shape)} vs {tuple(t.shape)}")
     return sum(F.mse_loss(s.float(), t.float()) for s, t in zip(fs, ft))
 
 class FeatureMSE(FeatureTerm):

@@ -16,7 +16,8 @@ def conv_bn(c_in, c_out, stride=1):
     "3x3 convolution, batch norm, ReLU."
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 
-def _head(c, n_out): return [('pool', nn.AdaptiveAvgPool2d(1)), ('flatten', nn.Flatten()), ('head', nn.Linear(c, n_out))]
+def _head(c, n_out):
+    return [('pool', nn.AdaptiveAvgPool2d(1)), ('flatten', nn.Flatten()), ('head', nn.Linear(c, n_out))]
 
 def cnn(n_out: int = 10, in_ch: int = 1, width: int = 16, depth: int = 2) -> nn.Sequential:
     "Plain CNN: a conv stem, then `depth` stages of 2x2 max-pool + conv (channels doubling), average pool, linear head."

@@ -33,7 +33,8 @@ def make_row(kind: str, C: int, scale: float, g: torch.Generator) -> torch.Tenso
 
 @dataclass(frozen=True)
 class Logits:
-    "A drawn batch: N samples, C classes, the kind of the student's and the teacher's rows, the seed of everything else."
+    """A drawn batch: N samples, C classes, the kind of the student's and the teacher's rows, the seed of everything
+    else."""
     seed: int
     N: int
     C: int
@@ -57,7 +58,8 @@ class Logits:
         return dict(s=s.to(dtype), t=t.to(dtype), y=y, w=w.to(dtype))
 
     def limited(self, max_scale: float) -> 'Logits':
-        "This draw brought within `max_scale`: the scale capped, 'huge' and 'extreme' rows (±1e4 entries) made 'normal'."
+        """This draw brought within `max_scale`: the scale capped, 'huge' and 'extreme' rows (±1e4 entries) made
+        'normal'."""
         if not math.isfinite(max_scale): return self
         calm = lambda kind: kind if kind in MODERATE_KINDS else 'normal'
         return dataclasses.replace(self, scale=max(x for x in SCALES if x <= min(self.scale, max_scale)),
@@ -72,4 +74,5 @@ class Logits:
 def logits(draw, N=st.integers(1, 8), C=st.integers(2, 12), kinds=ROW_KINDS) -> Logits:
     "A `Logits` draw: shape, scale, the rows' kind for student and teacher, the labels' rule, a seed."
     return Logits(seed=draw(st.integers(0, 2**32 - 1)), N=draw(N), C=draw(C), scale=draw(st.sampled_from(SCALES)),
-                  s_kind=draw(st.sampled_from(kinds)), t_kind=draw(st.sampled_from(kinds)), labels=draw(st.sampled_from(LABELS)))
+                  s_kind=draw(st.sampled_from(kinds)), t_kind=draw(st.sampled_from(kinds)),
+                  labels=draw(st.sampled_from(LABELS)))

@@ -27,7 +27,8 @@ print(json.dumps(dict(checksum=c.meta['teacher'], values=float(c.values.sum())))
 
 def run_two(code, tmp, *args):
     env = dict(os.environ, KDNB_CACHE=str(tmp / 'cache'), OMP_NUM_THREADS='1')
-    procs = [subprocess.Popen([sys.executable, '-c', code, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    procs = [subprocess.Popen([sys.executable, '-c', code, *args], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE,
                               text=True) for _ in range(2)]
     outs = [p.communicate(timeout=300) for p in procs]
     for p, (out, err) in zip(procs, outs): assert p.returncode == 0, err[-2000:]

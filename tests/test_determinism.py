@@ -4,9 +4,9 @@ Two separate processes run `kdnb bench` on the same small job (digits, the KD an
 alone, one seed, 2 epochs, a teacher trained in a fresh cache). The second process first draws from every global
 random generator, so a result that depended on the process's history (an unseeded initialisation, shuffling from
 the global state) would differ; it also keeps glibc's allocator defaults (`--no-tune-malloc`) where the first
-tunes it, so the allocator setting must not change a number either. Everything in results.json except wall times must be equal, to the last bit; the
-two teachers must have identical weights. Same machine and thread count: float reductions on other thread counts or
-builds may round differently (see README, "Reliability").
+tunes it, so the allocator setting must not change a number either. Everything in results.json except wall times
+must be equal, to the last bit; the two teachers must have identical weights. Same machine and thread count: float
+reductions on other thread counts or builds may round differently (see nbs/foundation/13_reliability.ipynb).
 """
 import json, os, subprocess, sys, pathlib
 import torch

@@ -1,7 +1,7 @@
 """The docs site as a person sees it: built from the executed notebooks, served on 127.0.0.1, every page opened in
 headless Chromium (Debian's /usr/bin/chromium, driven by Playwright). Runs after the notebook tests (conftest orders
 it last) so the build reuses their executed copies."""
-import functools, http.server, os, pathlib, re, subprocess, sys, threading, urllib.parse, urllib.request
+import functools, http.server, os, pathlib, subprocess, sys, threading, urllib.parse, urllib.request
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -14,7 +14,8 @@ CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-backg
 @pytest.fixture(scope='module')
 def site():
     "Build docs/ (reusing fresh executed notebooks from the notebook tests) and serve it on 127.0.0.1."
-    subprocess.run([sys.executable, str(ROOT / 'tools' / 'build_docs.py'), '--executed', str(ROOT / 'tests' / '_executed')],
+    subprocess.run([sys.executable, str(ROOT / 'tools' / 'build_docs.py'), '--executed',
+                    str(ROOT / 'tests' / '_executed')],
                    check=True, cwd=ROOT)
     handler = functools.partial(QuietHandler, directory=str(DOCS))
     server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
@@ -40,11 +41,13 @@ def browser(site):
         yield ctx
         ctx.close()
 
-MATHJAX_DONE = """() => (window.MathJax && MathJax.startup) ? MathJax.startup.promise.then(() => true) : false"""   # MathJax 3
+# MathJax 3
+MATHJAX_DONE = """() => (window.MathJax && MathJax.startup) ? MathJax.startup.promise.then(() => true) : false"""
 
 def test_site_has_the_pages(site):
     names = set(pages())
-    for p in ('index.html', 'methods.html', 'leaderboard.html', 'foundation/00_core.html', 'logit/01_kd.html', 'search.html'):
+    for p in ('index.html', 'methods.html', 'leaderboard.html', 'foundation/00_core.html', 'logit/01_kd.html',
+              'search.html'):
         assert p in names, f"{p} missing from docs/"
     notebooks = {str(p.relative_to(ROOT / 'nbs').with_suffix('.html')) for p in (ROOT / 'nbs').rglob('*.ipynb')}
     assert notebooks <= names, f"notebooks without a page: {sorted(notebooks - names)}"
@@ -57,7 +60,8 @@ def check_page(ctx, site, page):
     tab.on('pageerror', lambda e: problems.append(f'page error: {e}'))
     def on_request(r):
         u = urllib.parse.urlparse(r.url)
-        if u.scheme not in ('data', 'blob', 'about') and u.netloc != host: problems.append(f'request to outside host: {r.url}')
+        if u.scheme not in ('data', 'blob', 'about') and u.netloc != host:
+            problems.append(f'request to outside host: {r.url}')
     tab.on('request', on_request)
     tab.on('requestfailed', lambda r: problems.append(f'request failed: {r.url}'))
     resp = tab.goto(f'{site}/{page}', wait_until='load')
@@ -86,7 +90,8 @@ def test_every_page_in_a_browser(site, browser):
     for page in pages():
         tab, problems, counts = check_page(browser, site, page)
         seen[page] = counts
-        if page in ('index.html', '11_dkd.html'): tab.screenshot(path=str(ARTIFACTS / f"{page.replace('.html', '')}.png"), full_page=False)
+        if page in ('index.html', '11_dkd.html'):
+            tab.screenshot(path=str(ARTIFACTS / f"{page.replace('.html', '')}.png"), full_page=False)
         tab.close()
         if problems: failures[page] = problems
     assert not failures, '\n'.join(f'{p}: {x}' for p, xs in failures.items() for x in xs)

@@ -52,9 +52,11 @@ from kdnb.methods.dual_head import (binary_kl_loss, binary_kl_norm_loss, DualHea
 from fastai.callback.training import GradientAccumulation
 from kdnb.methods.ofa import ofa_weights, ofa_loss, OFA
 from kdnb.methods.logitclip import clip_logits, logitclip_ce, LogitClipLoss, LogitClip, LogitClipCE
-from kdnb.methods.ls_compat import ls_loss, PureKD, template_projection, diffusion_index, class_triplet, penultimate_features
+from kdnb.methods.ls_compat import (ls_loss, PureKD, template_projection, diffusion_index, class_triplet,
+                                    penultimate_features)
 
-MODULE_FAMILIES = ('core', 'checks', 'checkpoint', 'performance', 'divergences', 'features', 'teachers', 'data', 'bench')
+MODULE_FAMILIES = ('core', 'checks', 'checkpoint', 'performance', 'divergences', 'features', 'teachers', 'data',
+                   'bench')
 NO_ERROR = pytest.fail.Exception   # what `pytest.raises` raises when the call raises nothing
 UNCLEAR = AssertionError           # the right exception type, but the message does not name the argument
 
@@ -90,7 +92,8 @@ def tiny_net(width: int = 16, n_out: int = 4) -> nn.Sequential:
 
 def fit_tiny(*cbs, student=None, dls=None):
     "One epoch of a tiny Learner (8 features, 4 classes) with callbacks `cbs`: a bad input stops it at once."
-    learn = Learner(dls or synth_dls(n=64, bs=16), student or nn.Linear(8, 4), loss_func=CrossEntropyLossFlat(), cbs=list(cbs))
+    learn = Learner(dls or synth_dls(n=64, bs=16), student or nn.Linear(8, 4), loss_func=CrossEntropyLossFlat(),
+                    cbs=list(cbs))
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
 
 def distill_fit(teacher, *terms, student=None, dls=None, **kwargs):
@@ -178,7 +181,8 @@ def logit_rows(family: str, fname: str, f: Callable, t_name: str = 't') -> list[
         Bad(f'{family}: {fname} class count s vs {t_name}', lambda: f(S, T_WIDE, Y), ValueError, 'class count differs'),
         Bad(f'{family}: {fname} shape s vs {t_name}', lambda: f(S, T_TALL, Y), ValueError, 'shapes differ'),
         Bad(f'{family}: {fname} integer s', lambda: f(S_INT, T, Y), TypeError, '`s` must be floating point'),
-        Bad(f'{family}: {fname} integer {t_name}', lambda: f(S, S_INT, Y), TypeError, f'`{t_name}` must be floating point'),
+        Bad(f'{family}: {fname} integer {t_name}', lambda: f(S, S_INT, Y), TypeError,
+            f'`{t_name}` must be floating point'),
         Bad(f'{family}: {fname} 1-D s', lambda: f(S[0], T[0], Y[0]), ValueError, '`s` must have shape'),
     ]
 
@@ -213,56 +217,78 @@ WEIGHT = [-0.5, NAN, '1']            # bad values of a weight (a finite number >
 # core: Distill's constructor, Distill inside a Learner, cached teachers, the method registry
 CORE = [
     Bad('core: Distill without terms', lambda: Distill(nn.Linear(8, 4)), ValueError, 'at least one DistillTerm'),
-    Bad('core: Distill term not a DistillTerm', lambda: Distill(nn.Linear(8, 4), 'kd'), TypeError, 'term 0 must be a DistillTerm'),
-    Bad('core: Distill duplicate term names', lambda: Distill(nn.Linear(8, 4), KD(), KD()), ValueError, 'term names must be unique'),
-    Bad('core: Distill unknown weight keyword', lambda: Distill(nn.Linear(8, 4), KD(), dkd_weight=1.), TypeError, "unknown keyword(s) ['dkd_weight']"),
-    Bad('core: Distill negative term weight', lambda: Distill(nn.Linear(8, 4), KD(), kd_weight=-1.), ValueError, '`kd_weight`'),
-    Bad('core: Distill string term weight', lambda: Distill(nn.Linear(8, 4), KD(), kd_weight='0.9'), TypeError, '`kd_weight` must be a number'),
-    Bad('core: Distill NaN ce_weight', lambda: Distill(nn.Linear(8, 4), KD(), ce_weight=NAN), ValueError, '`ce_weight`'),
-    Bad('core: Distill negative ce_weight', lambda: Distill(nn.Linear(8, 4), KD(), ce_weight=-0.1), ValueError, '`ce_weight`'),
-    Bad('core: Distill teacher is a path', lambda: Distill('teacher.pt', KD()), TypeError, 'teacher must be an nn.Module'),
-    Bad('core: Distill no teacher for a teacher term', lambda: Distill(None, KD()), ValueError, "term(s) ['kd'] need a teacher"),
+    Bad('core: Distill term not a DistillTerm', lambda: Distill(nn.Linear(8, 4), 'kd'), TypeError,
+        'term 0 must be a DistillTerm'),
+    Bad('core: Distill duplicate term names', lambda: Distill(nn.Linear(8, 4), KD(), KD()), ValueError,
+        'term names must be unique'),
+    Bad('core: Distill unknown weight keyword', lambda: Distill(nn.Linear(8, 4), KD(), dkd_weight=1.), TypeError,
+        "unknown keyword(s) ['dkd_weight']"),
+    Bad('core: Distill negative term weight', lambda: Distill(nn.Linear(8, 4), KD(), kd_weight=-1.), ValueError,
+        '`kd_weight`'),
+    Bad('core: Distill string term weight', lambda: Distill(nn.Linear(8, 4), KD(), kd_weight='0.9'), TypeError,
+        '`kd_weight` must be a number'),
+    Bad('core: Distill NaN ce_weight', lambda: Distill(nn.Linear(8, 4), KD(), ce_weight=NAN), ValueError,
+        '`ce_weight`'),
+    Bad('core: Distill negative ce_weight', lambda: Distill(nn.Linear(8, 4), KD(), ce_weight=-0.1), ValueError,
+        '`ce_weight`'),
+    Bad('core: Distill teacher is a path', lambda: Distill('teacher.pt', KD()), TypeError,
+        'teacher must be an nn.Module'),
+    Bad('core: Distill no teacher for a teacher term', lambda: Distill(None, KD()), ValueError,
+        "term(s) ['kd'] need a teacher"),
     Bad('core: Distill empty teacher ensemble', lambda: Distill([], KD()), ValueError, 'teacher'),
-    Bad('core: Distill terms stating different CE weights', lambda: Distill(nn.Linear(8, 4), TermA(), TermB()), ValueError,
+    Bad('core: Distill terms stating different CE weights', lambda: Distill(nn.Linear(8, 4), TermA(), TermB()),
+        ValueError,
         "the terms state different CE weights {'a': 0.1, 'b': 1.0}"),
     Bad('core: Distill term callbacks not Callbacks', lambda: Distill(nn.Linear(8, 4), BadCallbacks()), TypeError,
         "a term's callbacks() must return fastai Callbacks, got str"),
-    Bad('core: Distill ensemble with a non-module', lambda: Distill([nn.Linear(8, 4), 'teacher.pt'], KD()), TypeError, 'teacher'),
+    Bad('core: Distill ensemble with a non-module', lambda: Distill([nn.Linear(8, 4), 'teacher.pt'], KD()), TypeError,
+        'teacher'),
     # inside a Learner: the errors appear at the first batch (or in before_fit)
     Bad('core: fit teacher class count != student', lambda: distill_fit(nn.Linear(8, 5), KD()), ValueError,
         'class count differs: the student outputs 4 classes, the teacher 5'),
-    Bad('core: fit teacher shape != student', lambda: distill_fit(nn.Sequential(nn.Linear(8, 4), nn.Unflatten(1, (1, 4))), KD()),
+    Bad('core: fit teacher shape != student',
+        lambda: distill_fit(nn.Sequential(nn.Linear(8, 4), nn.Unflatten(1, (1, 4))), KD()),
         ValueError, 'teacher output shape (16, 1, 4) differs from student output shape (16, 4)'),
     Bad('core: fit NaN teacher outputs', lambda: distill_fit(with_bias(NAN), KD()), ValueError, 'NaN or inf'),
     Bad('core: fit inf teacher outputs', lambda: distill_fit(with_bias(INF), KD()), ValueError, 'NaN or inf'),
     Bad('core: fit integer teacher outputs', lambda: distill_fit(nn.Sequential(nn.Linear(8, 4), ToLong()), KD()),
         TypeError, '`t` must be floating point'),
     Bad('core: fit teacher returns a tuple', lambda: distill_fit(TupleTeacher(), KD()), TypeError, 'teacher'),
-    Bad('core: fit ensemble teachers of different class counts', lambda: distill_fit([nn.Linear(8, 4), nn.Linear(8, 5)], KD()),
+    Bad('core: fit ensemble teachers of different class counts',
+        lambda: distill_fit([nn.Linear(8, 4), nn.Linear(8, 5)], KD()),
         ValueError, 'class count differs'),
     Bad('core: fit TeacherCache, data without sample indices', lambda: distill_fit(synth_cache(), KD()), ValueError,
         'needs sample indices'),
     Bad('core: fit CachedTeacher, data without sample indices', lambda: distill_fit(ZeroCache(), KD()), ValueError,
         'a CachedTeacher needs sample indices'),
-    Bad('core: fit TeacherCache not covering the data', lambda: distill_fit(synth_cache(n=10), KD(), dls=synth_dls(n=64, bs=16, with_idx=True)),
+    Bad('core: fit TeacherCache not covering the data',
+        lambda: distill_fit(synth_cache(n=10), KD(), dls=synth_dls(n=64, bs=16, with_idx=True)),
         ValueError, 'does not cover the dataset'),
     Bad('core: fit TeacherCache built for other data', cache_for_other_data, ValueError, 'built for other data'),
-    Bad('performance: tune_malloc mmap_threshold above glibc maximum', lambda: tune_malloc(64 * 2**20), ValueError, '`mmap_threshold`'),
+    Bad('performance: tune_malloc mmap_threshold above glibc maximum', lambda: tune_malloc(64 * 2**20), ValueError,
+        '`mmap_threshold`'),
     Bad('performance: tune_malloc float mmap_threshold', lambda: tune_malloc(1.5), TypeError, '`mmap_threshold`'),
-    Bad('performance: tune_malloc negative trim_threshold', lambda: tune_malloc(trim_threshold=-1), ValueError, '`trim_threshold`'),
-    Bad('performance: tune_malloc trim_threshold above a C int', lambda: tune_malloc(trim_threshold=2**31), ValueError, '`trim_threshold`'),
-    Bad('core: fit TeacherCache with NaN outputs', lambda: distill_fit(synth_cache(logits=torch.full((64, 4), NAN)), KD(),
-                                                                   dls=synth_dls(n=64, bs=16, with_idx=True)), ValueError, 'NaN or inf'),
-    Bad('core: fit TeacherCache on augmented data', lambda: distill_fit(TeacherCache.build(digits_model(), get_dls('digits', with_idx=True, device='cpu')),
-                                                                     KD(), student=digits_model(),
-                                                                     dls=get_dls('digits', with_idx=True, augment=True, device='cpu')),
+    Bad('performance: tune_malloc negative trim_threshold', lambda: tune_malloc(trim_threshold=-1), ValueError,
+        '`trim_threshold`'),
+    Bad('performance: tune_malloc trim_threshold above a C int', lambda: tune_malloc(trim_threshold=2**31), ValueError,
+        '`trim_threshold`'),
+    Bad('core: fit TeacherCache with NaN outputs',
+        lambda: distill_fit(synth_cache(logits=torch.full((64, 4), NAN)), KD(),
+                            dls=synth_dls(n=64, bs=16, with_idx=True)),
+        ValueError, 'NaN or inf'),
+    Bad('core: fit TeacherCache on augmented data',
+        lambda: distill_fit(TeacherCache.build(digits_model(), get_dls('digits', with_idx=True, device='cpu')),
+                            KD(), student=digits_model(),
+                            dls=get_dls('digits', with_idx=True, augment=True, device='cpu')),
         ValueError, 'randomly augmented'),
     # the registry
     Bad('core: register_method name with a space', lambda: register_tmp('my method'), ValueError, 'method name'),
     Bad('core: register_method empty name', lambda: register_tmp(''), ValueError, 'method name'),
     Bad('core: register_method name not a string', lambda: register_tmp(42), ValueError, 'method name'),
-    Bad('core: register_method terms not callable', lambda: register_tmp('x', 'kd'), TypeError, '`terms` must be a DistillTerm class or a callable'),
-    Bad('core: register_method unknown family', lambda: register_tmp('x', family='logits'), ValueError, '`family` must be one of'),
+    Bad('core: register_method terms not callable', lambda: register_tmp('x', 'kd'), TypeError,
+        '`terms` must be a DistillTerm class or a callable'),
+    Bad('core: register_method unknown family', lambda: register_tmp('x', family='logits'), ValueError,
+        '`family` must be one of'),
     Bad("core: register_method reserved name 'all'", lambda: register_tmp('all'), ValueError, 'all'),
 ]
 
@@ -272,10 +298,13 @@ def divergence_rows(name: str, fn: Callable) -> list[Bad]:
     f = lambda s, t, y=None, **kw: fn(s, t, **kw)
     rows = logit_rows('divergences', name, f)
     rows += number_rows('divergences', name, lambda **kw: fn(S, T, **kw), {'T': [0, -1., NAN, INF, '1']})
-    rows += [Bad(f'divergences: {name} float mask', lambda: fn(S, T, mask=torch.ones(4)), TypeError, '`mask` must be a bool tensor'),
-             Bad(f'divergences: {name} mask of wrong shape', lambda: fn(S, T, mask=torch.ones(4, 5, dtype=torch.bool)), ValueError,
+    rows += [Bad(f'divergences: {name} float mask', lambda: fn(S, T, mask=torch.ones(4)), TypeError,
+                 '`mask` must be a bool tensor'),
+             Bad(f'divergences: {name} mask of wrong shape', lambda: fn(S, T, mask=torch.ones(4, 5, dtype=torch.bool)),
+                 ValueError,
                  '`mask` must have shape (4,)'),
-             Bad(f'divergences: {name} mask not a tensor', lambda: fn(S, T, mask=[True] * 4), TypeError, '`mask` must be a bool tensor'),
+             Bad(f'divergences: {name} mask not a tensor', lambda: fn(S, T, mask=[True] * 4), TypeError,
+                 '`mask` must be a bool tensor'),
              Bad(f'divergences: {name} bad reduction', lambda: fn(S, T, reduction='mean'), ValueError,
                  "`reduction` must be one of ('batchmean', 'sum', 'none')")]
     return rows
@@ -283,104 +312,154 @@ def divergence_rows(name: str, fn: Callable) -> list[Bad]:
 DIV = [r for name, fn in DIVERGENCES.items() for r in divergence_rows(name, fn)]
 for name in ('skew_kl', 'skew_rkl'):
     fn = DIVERGENCES[name]
-    DIV += [Bad(f'divergences: {name} alpha=1', lambda fn=fn: fn(S, T, alpha=1.), ValueError, '`alpha` must be a number in [0, 1)'),
-            Bad(f'divergences: {name} alpha<0', lambda fn=fn: fn(S, T, alpha=-0.1), ValueError, '`alpha` must be a number in [0, 1)'),
-            Bad(f'divergences: {name} alpha string', lambda fn=fn: fn(S, T, alpha='0.1'), TypeError, '`alpha` must be a number')]
+    DIV += [Bad(f'divergences: {name} alpha=1', lambda fn=fn: fn(S, T, alpha=1.), ValueError,
+                '`alpha` must be a number in [0, 1)'),
+            Bad(f'divergences: {name} alpha<0', lambda fn=fn: fn(S, T, alpha=-0.1), ValueError,
+                '`alpha` must be a number in [0, 1)'),
+            Bad(f'divergences: {name} alpha string', lambda fn=fn: fn(S, T, alpha='0.1'), TypeError,
+                '`alpha` must be a number')]
 for name in ('forward_kl', 'skew_kl', 'skew_rkl'):
     DIV.append(variant_row('divergences', name, lambda fn=DIVERGENCES[name], **kw: fn(S, T, **kw)))
 DIV += [Bad('divergences: generalized_jsd beta>1', lambda: DIVERGENCES['generalized_jsd'](S, T, beta=1.5), ValueError,
             '`beta` must be a number in [0, 1]'),
-        Bad('divergences: generalized_jsd beta NaN', lambda: DIVERGENCES['generalized_jsd'](S, T, beta=NAN), ValueError, '`beta`'),
-        Bad('divergences: get_divergence unknown name', lambda: get_divergence('kl'), ValueError, "unknown divergence 'kl'")]
+        Bad('divergences: generalized_jsd beta NaN', lambda: DIVERGENCES['generalized_jsd'](S, T, beta=NAN),
+            ValueError, '`beta`'),
+        Bad('divergences: get_divergence unknown name', lambda: get_divergence('kl'), ValueError,
+            "unknown divergence 'kl'")]
 
 # ---------------------------------------------------------------------------------------------------------------
 # features: layer names, connectors, feature shapes (pure functions, then inside a Learner)
-NET = nn.Sequential(OrderedDict(conv=nn.Conv2d(1, 4, 3), act=nn.ReLU(), head=nn.Sequential(nn.Flatten(), nn.Linear(4, 2))))
+NET = nn.Sequential(OrderedDict(conv=nn.Conv2d(1, 4, 3), act=nn.ReLU(),
+                                head=nn.Sequential(nn.Flatten(), nn.Linear(4, 2))))
 
 FEAT = [
-    Bad('features: get_layers unknown name', lambda: get_layers(NET, 'cnov'), ValueError, "no layer 'cnov' in the model"),
-    Bad('features: get_layers unknown name suggests', lambda: get_layers(NET, 'cnov'), ValueError, "closest names: ['conv']"),
-    Bad('features: get_layers model not a module', lambda: get_layers('net', 'conv', 'student'), TypeError, 'the student must be an nn.Module'),
+    Bad('features: get_layers unknown name', lambda: get_layers(NET, 'cnov'), ValueError,
+        "no layer 'cnov' in the model"),
+    Bad('features: get_layers unknown name suggests', lambda: get_layers(NET, 'cnov'), ValueError,
+        "closest names: ['conv']"),
+    Bad('features: get_layers model not a module', lambda: get_layers('net', 'conv', 'student'), TypeError,
+        'the student must be an nn.Module'),
     Bad('features: as_names empty list', lambda: as_names([]), ValueError, 'at least one layer name'),
     Bad('features: as_names non-string name', lambda: as_names(['conv', 0]), TypeError, 'layer names must be strings'),
     Bad('features: as_names a number', lambda: as_names(3), TypeError, 'layer names must be a string or a list'),
-    Bad('features: Taps unknown name', lambda: Taps(NET, 'nope', what='teacher'), ValueError, "no layer 'nope' in the teacher"),
-    Bad('features: feature_shapes unknown name', lambda: feature_shapes(NET, 'akt', torch.randn(1, 1, 3, 3)), ValueError, "no layer 'akt'"),
+    Bad('features: Taps unknown name', lambda: Taps(NET, 'nope', what='teacher'), ValueError,
+        "no layer 'nope' in the teacher"),
+    Bad('features: feature_shapes unknown name', lambda: feature_shapes(NET, 'akt', torch.randn(1, 1, 3, 3)),
+        ValueError, "no layer 'akt'"),
     Bad('features: ConvConnector c_in=0', lambda: ConvConnector(0, 16), ValueError, '`c_in` must be an int >= 1'),
     Bad('features: ConvConnector c_out float', lambda: ConvConnector(4, 2.5), TypeError, '`c_out` must be an int'),
     Bad('features: LinearConnector d_out float', lambda: LinearConnector(16, 6.5), TypeError, '`d_out` must be an int'),
-    Bad('features: LinearConnector d_in negative', lambda: LinearConnector(-1, 4), ValueError, '`d_in` must be an int >= 1'),
-    Bad('features: make_connector ranks differ', lambda: make_connector((2, 4, 8, 8), (2, 16)), ValueError, 'differ in rank'),
+    Bad('features: LinearConnector d_in negative', lambda: LinearConnector(-1, 4), ValueError,
+        '`d_in` must be an int >= 1'),
+    Bad('features: make_connector ranks differ', lambda: make_connector((2, 4, 8, 8), (2, 16)), ValueError,
+        'differ in rank'),
     Bad('features: make_connector sequence lengths differ', lambda: make_connector((2, 5, 16), (2, 7, 64)), ValueError,
         'differ outside the last dimension'),
-    Bad('features: make_connector rank 1', lambda: make_connector((2,), (2,)), ValueError, 'no connector for features of rank 1'),
-    Bad('features: connectors_for unpaired layers', lambda: connectors_for(tiny_net(), tiny_net(), ['hidden', 'act'], ['hidden'], torch.randn(2, 8)),
+    Bad('features: make_connector rank 1', lambda: make_connector((2,), (2,)), ValueError,
+        'no connector for features of rank 1'),
+    Bad('features: connectors_for unpaired layers',
+        lambda: connectors_for(tiny_net(), tiny_net(), ['hidden', 'act'], ['hidden'], torch.randn(2, 8)),
         ValueError, '2 student layers but 1 teacher layers'),
-    Bad('features: match_spatial not 4-D', lambda: match_spatial(torch.randn(2, 3), torch.randn(2, 3, 4, 4)), ValueError,
+    Bad('features: match_spatial not 4-D', lambda: match_spatial(torch.randn(2, 3), torch.randn(2, 3, 4, 4)),
+        ValueError,
         'needs (N, C, H, W) maps'),
-    Bad('features: feature_mse_loss shapes differ', lambda: feature_mse_loss(torch.randn(2, 3), torch.randn(2, 4)), ValueError,
+    Bad('features: feature_mse_loss shapes differ', lambda: feature_mse_loss(torch.randn(2, 3), torch.randn(2, 4)),
+        ValueError,
         'feature pair 0: shapes differ'),
     Bad('features: feature_mse_loss unpaired', lambda: feature_mse_loss([torch.randn(2, 3)], []), ValueError,
         'need as many student as teacher features'),
-    Bad('features: FeatureMSE negative weight', lambda: FeatureMSE('act', 'act', weight=-1.), ValueError, '`weight` must be a finite number >= 0'),
-    Bad('features: FeatureMSE unpaired layers', lambda: FeatureMSE(['hidden', 'act'], 'act'), ValueError, '2 student layers'),
-    Bad('features: FeatureMSE one connector for two pairs', lambda: FeatureMSE(['hidden', 'act'], ['hidden', 'act'], nn.Linear(16, 32)),
+    Bad('features: FeatureMSE negative weight', lambda: FeatureMSE('act', 'act', weight=-1.), ValueError,
+        '`weight` must be a finite number >= 0'),
+    Bad('features: FeatureMSE unpaired layers', lambda: FeatureMSE(['hidden', 'act'], 'act'), ValueError,
+        '2 student layers'),
+    Bad('features: FeatureMSE one connector for two pairs',
+        lambda: FeatureMSE(['hidden', 'act'], ['hidden', 'act'], nn.Linear(16, 32)),
         ValueError, 'one connector given for 2 layer pairs'),
-    Bad('features: FeatureMSE connector count', lambda: FeatureMSE('act', 'act', [None, None]), ValueError, '2 connectors for 1 layer pairs'),
+    Bad('features: FeatureMSE connector count', lambda: FeatureMSE('act', 'act', [None, None]), ValueError,
+        '2 connectors for 1 layer pairs'),
     Bad('features: FeatureMSE connector not a module', lambda: FeatureMSE('act', 'act', [torch.relu]), TypeError,
         'connector 0 must be an nn.Module or None'),
-    Bad('features: FeatureMSE called outside Distill', lambda: FeatureMSE('act', 'act')(None), RuntimeError, 'no hooks installed'),
-    Bad('features: fit unknown student layer', lambda: distill_fit(tiny_net(32), FeatureMSE('akt', 'act'), student=tiny_net()), ValueError,
+    Bad('features: FeatureMSE called outside Distill', lambda: FeatureMSE('act', 'act')(None), RuntimeError,
+        'no hooks installed'),
+    Bad('features: fit unknown student layer',
+        lambda: distill_fit(tiny_net(32), FeatureMSE('akt', 'act'), student=tiny_net()), ValueError,
         "no layer 'akt' in the student"),
-    Bad('features: fit unknown teacher layer', lambda: distill_fit(tiny_net(32), FeatureMSE('act', 'layer2.conv'), student=tiny_net()),
+    Bad('features: fit unknown teacher layer',
+        lambda: distill_fit(tiny_net(32), FeatureMSE('act', 'layer2.conv'), student=tiny_net()),
         ValueError, "no layer 'layer2.conv' in the teacher"),
-    Bad('features: fit feature shapes differ, no connector', lambda: distill_fit(tiny_net(32), FeatureMSE('act', 'act'), student=tiny_net()),
-        ValueError, "student layer 'act' gives (16, 16), teacher layer 'act' gives (16, 32); pass a connector for this pair"),
-    Bad('features: fit connector of the wrong size', lambda: distill_fit(tiny_net(32), FeatureMSE('act', 'act', nn.Linear(16, 24)), student=tiny_net()),
+    Bad('features: fit feature shapes differ, no connector',
+        lambda: distill_fit(tiny_net(32), FeatureMSE('act', 'act'), student=tiny_net()),
+        ValueError, "student layer 'act' gives (16, 16), teacher layer 'act' gives (16, 32); "
+                    "pass a connector for this pair"),
+    Bad('features: fit connector of the wrong size',
+        lambda: distill_fit(tiny_net(32), FeatureMSE('act', 'act', nn.Linear(16, 24)), student=tiny_net()),
         ValueError, 'the connector must output the teacher feature\'s shape'),
-    Bad('features: fit feature term with a cached teacher', lambda: distill_fit(ZeroCache(), FeatureMSE('act', 'act'), student=tiny_net(),
-                                                                              dls=synth_dls(n=64, bs=16, with_idx=True)),
+    Bad('features: fit feature term with a cached teacher',
+        lambda: distill_fit(ZeroCache(), FeatureMSE('act', 'act'), student=tiny_net(),
+                            dls=synth_dls(n=64, bs=16, with_idx=True)),
         TypeError, "term 'feat_mse' reads teacher features, so the teacher must be an nn.Module"),
-    Bad('features: Distill negative feature weight', lambda: Distill(tiny_net(), FeatureMSE('act', 'act'), feat_mse_weight=-1.), ValueError,
+    Bad('features: Distill negative feature weight',
+        lambda: Distill(tiny_net(), FeatureMSE('act', 'act'), feat_mse_weight=-1.), ValueError,
         '`feat_mse_weight`'),
 ]
 
 # ---------------------------------------------------------------------------------------------------------------
-# teachers: get_teacher, train_learner, TeacherCache (build, lookup, load, constructor). cache=False: nothing is written.
+# teachers: get_teacher, train_learner, TeacherCache (build, lookup, load, constructor). cache=False: nothing is
+# written.
 TEACH = [
-    Bad('teachers: get_teacher unknown arch', lambda: get_teacher('vit-t', 'digits', cache=False, device='cpu'), ValueError, "unknown arch 'vit-t'"),
-    Bad('teachers: get_teacher unknown dataset', lambda: get_teacher('mlp-s', 'cifar10', cache=False, device='cpu'), ValueError,
+    Bad('teachers: get_teacher unknown arch', lambda: get_teacher('vit-t', 'digits', cache=False, device='cpu'),
+        ValueError, "unknown arch 'vit-t'"),
+    Bad('teachers: get_teacher unknown dataset', lambda: get_teacher('mlp-s', 'cifar10', cache=False, device='cpu'),
+        ValueError,
         "unknown dataset 'cifar10'"),
-    Bad('teachers: get_teacher label_smoothing=1', lambda: get_teacher('mlp-s', 'digits', label_smoothing=1., cache=False, device='cpu'),
+    Bad('teachers: get_teacher label_smoothing=1',
+        lambda: get_teacher('mlp-s', 'digits', label_smoothing=1., cache=False, device='cpu'),
         ValueError, '`label_smoothing`'),
-    Bad('teachers: get_teacher noise=1.5', lambda: get_teacher('mlp-s', 'digits', noise=1.5, cache=False, device='cpu'), ValueError, '`noise`'),
-    Bad('teachers: get_teacher epochs=0', lambda: get_teacher('mlp-s', 'digits', epochs=0, cache=False, device='cpu'), ValueError, '`epochs`'),
-    Bad('teachers: train_learner label_smoothing=1', lambda: train_learner(nn.Linear(8, 4), synth_dls(n=64), label_smoothing=1.), ValueError,
+    Bad('teachers: get_teacher noise=1.5',
+        lambda: get_teacher('mlp-s', 'digits', noise=1.5, cache=False, device='cpu'), ValueError, '`noise`'),
+    Bad('teachers: get_teacher epochs=0', lambda: get_teacher('mlp-s', 'digits', epochs=0, cache=False, device='cpu'),
+        ValueError, '`epochs`'),
+    Bad('teachers: train_learner label_smoothing=1',
+        lambda: train_learner(nn.Linear(8, 4), synth_dls(n=64), label_smoothing=1.), ValueError,
         '`label_smoothing`'),
-    Bad('teachers: train_learner label_smoothing<0', lambda: train_learner(nn.Linear(8, 4), synth_dls(n=64), label_smoothing=-0.1), ValueError,
+    Bad('teachers: train_learner label_smoothing<0',
+        lambda: train_learner(nn.Linear(8, 4), synth_dls(n=64), label_smoothing=-0.1), ValueError,
         '`label_smoothing`'),
-    Bad('teachers: TeacherCache.build k=0', lambda: TeacherCache.build(nn.Linear(8, 4), synth_dls(n=64, with_idx=True), k=0), ValueError,
+    Bad('teachers: TeacherCache.build k=0',
+        lambda: TeacherCache.build(nn.Linear(8, 4), synth_dls(n=64, with_idx=True), k=0), ValueError,
         '`k` must be an int in [1, 4]'),
-    Bad('teachers: TeacherCache.build k > classes', lambda: TeacherCache.build(nn.Linear(8, 4), synth_dls(n=64, with_idx=True), k=5), ValueError,
+    Bad('teachers: TeacherCache.build k > classes',
+        lambda: TeacherCache.build(nn.Linear(8, 4), synth_dls(n=64, with_idx=True), k=5), ValueError,
         '`k` must be an int in [1, 4]'),
-    Bad('teachers: TeacherCache.build k float', lambda: TeacherCache.build(nn.Linear(8, 4), synth_dls(n=64, with_idx=True), k=2.5), TypeError,
+    Bad('teachers: TeacherCache.build k float',
+        lambda: TeacherCache.build(nn.Linear(8, 4), synth_dls(n=64, with_idx=True), k=2.5), TypeError,
         '`k` must be an int'),
-    Bad('teachers: TeacherCache.build on augmented data', lambda: TeacherCache.build(digits_model(), get_dls('digits', augment=True, device='cpu')),
+    Bad('teachers: TeacherCache.build on augmented data',
+        lambda: TeacherCache.build(digits_model(), get_dls('digits', augment=True, device='cpu')),
         ValueError, 'without random augmentation'),
-    Bad('teachers: TeacherCache.lookup unknown index', lambda: synth_cache().lookup(torch.tensor([5000])), ValueError, 'not in this TeacherCache'),
-    Bad('teachers: TeacherCache.lookup index in a gap', lambda: TeacherCache(torch.tensor([0, 2, 4]), 4, logits=torch.randn(3, 4)).lookup(torch.tensor([1])),
+    Bad('teachers: TeacherCache.lookup unknown index', lambda: synth_cache().lookup(torch.tensor([5000])), ValueError,
+        'not in this TeacherCache'),
+    Bad('teachers: TeacherCache.lookup index in a gap',
+        lambda: TeacherCache(torch.tensor([0, 2, 4]), 4, logits=torch.randn(3, 4)).lookup(torch.tensor([1])),
         ValueError, 'sample indices [1] are not in this TeacherCache'),
-    Bad('teachers: TeacherCache.load not a torch file', lambda: load_file(lambda p: p.write_bytes(b'not a cache')), ValueError, 'unreadable'),
+    Bad('teachers: TeacherCache.load not a torch file', lambda: load_file(lambda p: p.write_bytes(b'not a cache')),
+        ValueError, 'unreadable'),
     Bad('teachers: TeacherCache.load tampered file', lambda: load_file(tampered), ValueError, 'fails its checksum'),
-    Bad('teachers: TeacherCache.load missing file', lambda: load_file(lambda p: None), ValueError, 'unreadable (FileNotFoundError)'),
-    Bad('teachers: TeacherCache.load a dict that is not a cache', lambda: load_file(lambda p: torch.save({'a': 1}, p)), ValueError,
+    Bad('teachers: TeacherCache.load missing file', lambda: load_file(lambda p: None), ValueError,
+        'unreadable (FileNotFoundError)'),
+    Bad('teachers: TeacherCache.load a dict that is not a cache', lambda: load_file(lambda p: torch.save({'a': 1}, p)),
+        ValueError,
         'TeacherCache file'),
-    Bad('teachers: TeacherCache.load a cached teacher', lambda: load_file(teacher_checkpoint), ValueError, 'TeacherCache file'),
-    Bad('teachers: TeacherCache.load for another teacher', lambda: load_file(lambda p: synth_cache().save(p), teacher=nn.Linear(8, 4)),
+    Bad('teachers: TeacherCache.load a cached teacher', lambda: load_file(teacher_checkpoint), ValueError,
+        'TeacherCache file'),
+    Bad('teachers: TeacherCache.load for another teacher',
+        lambda: load_file(lambda p: synth_cache().save(p), teacher=nn.Linear(8, 4)),
         ValueError, 'was built from another teacher'),
-    Bad('teachers: TeacherCache logits rows != index', lambda: TeacherCache(torch.arange(5), 4, logits=torch.randn(4, 4)), ValueError,
+    Bad('teachers: TeacherCache logits rows != index',
+        lambda: TeacherCache(torch.arange(5), 4, logits=torch.randn(4, 4)), ValueError,
         '`logits`'),
-    Bad('teachers: TeacherCache logits classes != n_classes', lambda: TeacherCache(torch.arange(5), 4, logits=torch.randn(5, 3)), ValueError,
+    Bad('teachers: TeacherCache logits classes != n_classes',
+        lambda: TeacherCache(torch.arange(5), 4, logits=torch.randn(5, 3)), ValueError,
         '`n_classes`'),
     Bad('teachers: TeacherCache without outputs', lambda: TeacherCache(torch.arange(5), 4), ValueError, '`logits`'),
 ]
@@ -388,16 +467,23 @@ TEACH = [
 # ---------------------------------------------------------------------------------------------------------------
 # data
 DATA = [
-    Bad('data: get_dls unknown dataset', lambda: get_dls('cifar10', device='cpu'), ValueError, "unknown dataset 'cifar10'"),
+    Bad('data: get_dls unknown dataset', lambda: get_dls('cifar10', device='cpu'), ValueError,
+        "unknown dataset 'cifar10'"),
     Bad('data: load_arrays unknown dataset', lambda: load_arrays('fashion'), ValueError, "unknown dataset 'fashion'"),
-    Bad('data: get_dls n_train=0', lambda: get_dls('digits', n_train=0, device='cpu'), ValueError, '`n_train` must be an int in [1, 1438]'),
-    Bad('data: get_dls n_train too large', lambda: get_dls('digits', n_train=5000, device='cpu'), ValueError, '`n_train` must be an int in [1, 1438]'),
+    Bad('data: get_dls n_train=0', lambda: get_dls('digits', n_train=0, device='cpu'), ValueError,
+        '`n_train` must be an int in [1, 1438]'),
+    Bad('data: get_dls n_train too large', lambda: get_dls('digits', n_train=5000, device='cpu'), ValueError,
+        '`n_train` must be an int in [1, 1438]'),
     Bad('data: get_dls n_train float', lambda: get_dls('digits', n_train=100.5, device='cpu'), TypeError, '`n_train`'),
-    Bad('data: get_dls noise=1', lambda: get_dls('digits', noise=1., device='cpu'), ValueError, '`noise` must be in [0, 1)'),
-    Bad('data: get_dls noise<0', lambda: get_dls('digits', noise=-0.1, device='cpu'), ValueError, '`noise` must be in [0, 1)'),
+    Bad('data: get_dls noise=1', lambda: get_dls('digits', noise=1., device='cpu'), ValueError,
+        '`noise` must be in [0, 1)'),
+    Bad('data: get_dls noise<0', lambda: get_dls('digits', noise=-0.1, device='cpu'), ValueError,
+        '`noise` must be in [0, 1)'),
     Bad('data: get_dls noise string', lambda: get_dls('digits', noise='0.1', device='cpu'), TypeError, '`noise`'),
-    Bad('data: get_dls valid_pct=0', lambda: get_dls('digits', valid_pct=0, device='cpu'), ValueError, '`valid_pct` must be in (0, 1)'),
-    Bad('data: get_dls valid_pct=1', lambda: get_dls('digits', valid_pct=1., device='cpu'), ValueError, '`valid_pct` must be in (0, 1)'),
+    Bad('data: get_dls valid_pct=0', lambda: get_dls('digits', valid_pct=0, device='cpu'), ValueError,
+        '`valid_pct` must be in (0, 1)'),
+    Bad('data: get_dls valid_pct=1', lambda: get_dls('digits', valid_pct=1., device='cpu'), ValueError,
+        '`valid_pct` must be in (0, 1)'),
     Bad('data: get_dls bs=0', lambda: get_dls('digits', bs=0, device='cpu'), ValueError, '`bs`'),
     Bad('data: split_idx n_train negative', lambda: split_idx(Y, n_train=-1), ValueError, '`n_train`'),
     Bad('data: noisy_labels noise=1', lambda: noisy_labels(Y, [0, 1], 1., 5), ValueError, '`noise`'),
@@ -407,10 +493,14 @@ DATA = [
 # bench: the config, the method names, the CLI. The run_grid rows use the smallest setting in case they stop failing.
 SMALL = dict(dataset='digits', teacher='mlp-s', student='mlp-s', teacher_epochs=1, methods=['none'])
 BENCH = [
-    Bad('bench: get_methods unknown name', lambda: get_methods(['kd', 'nope']), ValueError, "unknown method(s) ['nope']"),
-    Bad('bench: bench unknown method', lambda: bench.bench(methods=['nope'], quiet=True), ValueError, "unknown method(s) ['nope']"),
-    Bad('bench: run_grid epochs=0', lambda: run_grid([], BenchConfig(**{**SMALL, 'epochs': 0}), quiet=True), ValueError, '`epochs`'),
-    Bad('bench: run_grid no seeds', lambda: run_grid([], BenchConfig(**{**SMALL, 'seeds': []}), quiet=True), ValueError, '`seeds`'),
+    Bad('bench: get_methods unknown name', lambda: get_methods(['kd', 'nope']), ValueError,
+        "unknown method(s) ['nope']"),
+    Bad('bench: bench unknown method', lambda: bench.bench(methods=['nope'], quiet=True), ValueError,
+        "unknown method(s) ['nope']"),
+    Bad('bench: run_grid epochs=0', lambda: run_grid([], BenchConfig(**{**SMALL, 'epochs': 0}), quiet=True),
+        ValueError, '`epochs`'),
+    Bad('bench: run_grid no seeds', lambda: run_grid([], BenchConfig(**{**SMALL, 'seeds': []}), quiet=True),
+        ValueError, '`seeds`'),
     Bad('bench: compare out without name', lambda: compare([], out='unused-dir'), ValueError, 'give `name`'),
     Bad('bench: BenchConfig epochs=0', lambda: BenchConfig(epochs=0), ValueError, '`epochs`'),
     Bad('bench: BenchConfig no seeds', lambda: BenchConfig(seeds=[]), ValueError, '`seeds`'),
@@ -418,12 +508,14 @@ BENCH = [
     Bad('bench: BenchConfig noise=1.5', lambda: BenchConfig(noise=1.5), ValueError, '`noise`'),
     Bad('bench: BenchConfig negative lr', lambda: BenchConfig(lr=-1e-2), ValueError, '`lr`'),
     Bad('bench: BenchConfig bs=0', lambda: BenchConfig(bs=0), ValueError, '`bs`'),
-    Bad('bench: BenchConfig unknown method', lambda: BenchConfig(methods=['nope']), ValueError, "unknown method(s) ['nope']"),
+    Bad('bench: BenchConfig unknown method', lambda: BenchConfig(methods=['nope']), ValueError,
+        "unknown method(s) ['nope']"),
     Bad('bench: cli --epochs 0', lambda: cli('--epochs', '0'), CLIError, '--epochs must be >= 1'),
     Bad('bench: cli --bs 0', lambda: cli('--bs', '0'), CLIError, '--bs must be >= 1'),
     Bad('bench: cli --seeds 0', lambda: cli('--seeds', '0'), CLIError, '--seeds must be >= 1'),
     Bad('bench: cli unknown method', lambda: cli('--methods', 'kd,nope'), CLIError, "unknown method(s) ['nope']"),
-    Bad('bench: cli unknown dataset', lambda: cli('--dataset', 'cifar10'), CLIError, "--dataset: invalid choice: 'cifar10'"),
+    Bad('bench: cli unknown dataset', lambda: cli('--dataset', 'cifar10'), CLIError,
+        "--dataset: invalid choice: 'cifar10'"),
 ]
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -433,32 +525,40 @@ KD_ROWS = (logit_rows('kd', 'kd_loss', lambda s, t, y, **kw: kd_loss(s, t, **kw)
            + number_rows('kd', 'kd_loss', lambda **kw: kd_loss(S, T, **kw), {'T': POSITIVE})
            + number_rows('kd', 'KD', KD, {'T': [0, -1., '4']})
            + [Bad('kd: kd_loss s is a list', lambda: kd_loss([[1., 2.]], T), TypeError, '`s` must be a tensor'),
-              Bad('kd: Distill(teacher, KD()) kd_weight<0', lambda: Distill(nn.Linear(8, 4), KD(), kd_weight=-1.), ValueError, '`kd_weight`')])
+              Bad('kd: Distill(teacher, KD()) kd_weight<0', lambda: Distill(nn.Linear(8, 4), KD(), kd_weight=-1.),
+                  ValueError, '`kd_weight`')])
 
 LOGIT_MSE_ROWS = (logit_rows('logit_mse', 'logit_mse_loss', lambda s, t, y, **kw: logit_mse_loss(s, t))
-                  + [Bad('logit_mse: logit_mse_loss t is None', lambda: logit_mse_loss(S, None), TypeError, '`t` must be a tensor'),
-                     Bad('logit_mse: fit teacher class count != student', lambda: distill_fit(nn.Linear(8, 5), LogitMSE()), ValueError,
+                  + [Bad('logit_mse: logit_mse_loss t is None', lambda: logit_mse_loss(S, None), TypeError,
+                         '`t` must be a tensor'),
+                     Bad('logit_mse: fit teacher class count != student',
+                         lambda: distill_fit(nn.Linear(8, 5), LogitMSE()), ValueError,
                          'class count differs')])
 
 def dkd(s, t, y, **kw): return dkd_loss(s, t, y, **kw)
 DKD_ROWS = (logit_rows('dkd', 'dkd_loss', dkd) + label_rows('dkd', 'dkd_loss', dkd)
             + label_rows('dkd', 'dkd_parts', lambda s, t, y: dkd_parts(s, t, y))
-            + number_rows('dkd', 'dkd_loss', lambda **kw: dkd(S, T, Y, **kw), {'T': POSITIVE, 'alpha': WEIGHT, 'beta': WEIGHT})
+            + number_rows('dkd', 'dkd_loss', lambda **kw: dkd(S, T, Y, **kw),
+                          {'T': POSITIVE, 'alpha': WEIGHT, 'beta': WEIGHT})
             + [variant_row('dkd', 'dkd_loss', lambda **kw: dkd(S, T, Y, **kw)),
                Bad('dkd: dkd_loss per-sample beta of wrong shape', lambda: dkd(S, T, Y, beta=torch.ones(3)), ValueError,
                    '`beta` must be a number or a tensor of shape (4,)'),
                Bad('dkd: dkd_loss negative per-sample alpha', lambda: dkd(S, T, Y, alpha=-torch.ones(4)), ValueError,
                    '`alpha` must hold finite weights >= 0'),
                Bad('dkd: dkd_loss one class', lambda: dkd(S[:, :1], T[:, :1], Y * 0), ValueError, 'at least 2 classes')]
-            + number_rows('dkd', 'DKD', DKD, {'T': [0, '4'], 'alpha': [-1.], 'beta': [-8.], 'warmup_pct': [0, 1.5], 'warmup_epochs': [0]})
-            + [Bad('dkd: DKD both warm-ups', lambda: DKD(warmup_pct=0.1, warmup_epochs=2), ValueError, 'at most one of `warmup_pct` and `warmup_epochs`'),
+            + number_rows('dkd', 'DKD', DKD,
+                          {'T': [0, '4'], 'alpha': [-1.], 'beta': [-8.], 'warmup_pct': [0, 1.5], 'warmup_epochs': [0]})
+            + [Bad('dkd: DKD both warm-ups', lambda: DKD(warmup_pct=0.1, warmup_epochs=2), ValueError,
+                   'at most one of `warmup_pct` and `warmup_epochs`'),
                variant_row('dkd', 'DKD', DKD),
                Bad('dkd: dkd_loss negative per-sample beta', lambda: dkd(S, T, Y, beta=-torch.ones(4)), ValueError,
                    '`beta` must hold finite weights >= 0'),
                Bad('dkd: DKD T<0', lambda: DKD(T=-1.), ValueError, '`T`'),
-               Bad('dkd: DKD warmup_epochs=0 without warmup_pct', lambda: DKD(warmup_pct=None, warmup_epochs=0), ValueError,
+               Bad('dkd: DKD warmup_epochs=0 without warmup_pct', lambda: DKD(warmup_pct=None, warmup_epochs=0),
+                   ValueError,
                    '`warmup_epochs` must be a finite number > 0'),
-               Bad('dkd: Distill(DKD) ce_weight<0', lambda: Distill(nn.Linear(8, 4), DKD(), ce_weight=-1.), ValueError, '`ce_weight`')])
+               Bad('dkd: Distill(DKD) ce_weight<0', lambda: Distill(nn.Linear(8, 4), DKD(), ce_weight=-1.), ValueError,
+                   '`ce_weight`')])
 
 LSKD_ROWS = (logit_rows('lskd', 'lskd_loss', lambda s, t, y, **kw: lskd_loss(s, t, **kw))
              + number_rows('lskd', 'lskd_loss', lambda **kw: lskd_loss(S, T, **kw), {'T': POSITIVE})
@@ -468,70 +568,95 @@ LSKD_ROWS = (logit_rows('lskd', 'lskd_loss', lambda s, t, y, **kw: lskd_loss(s, 
                 Bad('lskd: zscore integer logits', lambda: zscore(S_INT), TypeError, '`z` must be floating point'),
                 Bad('lskd: LSKD T=0', lambda: LSKD(T=0), ValueError, '`T`'),
                 variant_row('lskd', 'LSKD', LSKD),
-                Bad('lskd: Standardize of a string', lambda: Standardize('kd'), TypeError, '`term` must be a DistillTerm'),
+                Bad('lskd: Standardize of a string', lambda: Standardize('kd'), TypeError,
+                    '`term` must be a DistillTerm'),
                 Bad('lskd: Standardize eps<0', lambda: Standardize(KD(), eps=-1.), ValueError, '`eps`'),
                 variant_row('lskd', 'Standardize', lambda **kw: Standardize(KD(), **kw)),
-                Bad('lskd: Standardize(DKD) float labels', lambda: Standardize(DKD(warmup_pct=None))(KDBatch(s=S, t=T, y=Y_FLOAT)), TypeError,
+                Bad('lskd: Standardize(DKD) float labels',
+                    lambda: Standardize(DKD(warmup_pct=None))(KDBatch(s=S, t=T, y=Y_FLOAT)), TypeError,
                     'integer class indices'),
-                Bad('lskd: Distill(LSKD) lskd_weight<0', lambda: Distill(nn.Linear(8, 4), LSKD(), lskd_weight=-1.), ValueError,
+                Bad('lskd: Distill(LSKD) lskd_weight<0', lambda: Distill(nn.Linear(8, 4), LSKD(), lskd_weight=-1.),
+                    ValueError,
                     '`lskd_weight`'),
-                Bad('lskd: Distill(LSKD) ce_weight NaN', lambda: Distill(nn.Linear(8, 4), LSKD(), ce_weight=NAN), ValueError, '`ce_weight`'),
-                Bad('lskd: Standardize(DKD) with KD, no ce_weight', lambda: Distill(nn.Linear(8, 4), Standardize(DKD()), KD()), ValueError,
+                Bad('lskd: Distill(LSKD) ce_weight NaN', lambda: Distill(nn.Linear(8, 4), LSKD(), ce_weight=NAN),
+                    ValueError, '`ce_weight`'),
+                Bad('lskd: Standardize(DKD) with KD, no ce_weight',
+                    lambda: Distill(nn.Linear(8, 4), Standardize(DKD()), KD()), ValueError,
                     "different CE weights {'dkd_ls': 1.0, 'kd': 0.1}")])
 
 def nkd(s, t, y, **kw): return nkd_loss(s, t, y, **kw)
 NKD_ROWS = (logit_rows('nkd', 'nkd_loss', nkd) + label_rows('nkd', 'nkd_loss', nkd)
             + label_rows('nkd', 'nkd_parts', lambda s, t, y: nkd_parts(s, t, y))
             + number_rows('nkd', 'nkd_loss', lambda **kw: nkd(S, T, Y, **kw), {'T': POSITIVE, 'gamma': WEIGHT})
-            + [Bad('nkd: nkd_loss 3-D logits', lambda: nkd(S[None], T[None], Y[None]), ValueError, '`s` must have shape (N, C)'),
+            + [Bad('nkd: nkd_loss 3-D logits', lambda: nkd(S[None], T[None], Y[None]), ValueError,
+                   '`s` must have shape (N, C)'),
                Bad('nkd: nkd_loss one class', lambda: nkd(S[:, :1], T[:, :1], Y * 0), ValueError, 'at least 2 classes')]
             + number_rows('nkd', 'NKD', NKD, {'T': [-1., '1'], 'gamma': [-1.]})
-            + [Bad('nkd: Distill NKD with KD, CE weights differ', lambda: Distill(nn.Linear(8, 4), KD(), NKD()), ValueError,
+            + [Bad('nkd: Distill NKD with KD, CE weights differ', lambda: Distill(nn.Linear(8, 4), KD(), NKD()),
+                   ValueError,
                    'different CE weights')])
 
 def uskd(s, weak, y, **kw): return uskd_loss(s, y, weak, **kw)   # the "teacher" slot of the row makers is the weak head
 USKD_ROWS = (logit_rows('uskd', 'uskd_loss', uskd, t_name='weak') + label_rows('uskd', 'uskd_loss', uskd)
              + label_rows('uskd', 'uskd_parts', lambda s, weak, y: uskd_parts(s, y, weak))
-             + number_rows('uskd', 'uskd_loss', lambda **kw: uskd(S, T, Y, **kw), {'alpha': WEIGHT, 'beta': WEIGHT, 'mu': WEIGHT})
+             + number_rows('uskd', 'uskd_loss', lambda **kw: uskd(S, T, Y, **kw),
+                           {'alpha': WEIGHT, 'beta': WEIGHT, 'mu': WEIGHT})
              + [variant_row('uskd', 'uskd_loss', lambda **kw: uskd(S, T, Y, **kw)),
                 variant_row('uskd', 'uskd_rank_score', lambda **kw: uskd_rank_score(S, T, Y, **kw)),
                 Bad('uskd: uskd_rank_score labels >= C', lambda: uskd_rank_score(S, T, Y_HIGH), ValueError, '`y`'),
-                Bad('uskd: USKD layer not a string', lambda: USKD(['act'], 16, 4), TypeError, '`layer` must be a layer name'),
+                Bad('uskd: USKD layer not a string', lambda: USKD(['act'], 16, 4), TypeError,
+                    '`layer` must be a layer name'),
                 Bad('uskd: USKD channels=0', lambda: USKD('act', 0, 4), ValueError, '`channels` must be an int >= 1'),
                 Bad('uskd: USKD n_classes float', lambda: USKD('act', 16, 4.), TypeError, '`n_classes` must be an int'),
                 Bad('uskd: USKD mu<0', lambda: USKD('act', 16, 4, mu=-1.), ValueError, '`mu`'),
                 variant_row('uskd', 'USKD', lambda **kw: USKD('act', 16, 4, **kw)),
-                Bad('uskd: uskd_rank_score labels missing', lambda: uskd_rank_score(S, T, None), ValueError, '`y` (the labels) is required'),
-                Bad('uskd: USKD weak_logits 3-D feature', lambda: USKD('act', 16, 4).weak_logits(torch.randn(4, 16, 3)), ValueError,
+                Bad('uskd: uskd_rank_score labels missing', lambda: uskd_rank_score(S, T, None), ValueError,
+                    '`y` (the labels) is required'),
+                Bad('uskd: USKD weak_logits 3-D feature',
+                    lambda: USKD('act', 16, 4).weak_logits(torch.randn(4, 16, 3)), ValueError,
                     'needs (N, C, H, W) or (N, D)'),
-                Bad('uskd: USKD.from_student layer not a string', lambda: USKD.from_student(tiny_net(), synth_dls(n=64, bs=16), layer=['act']),
+                Bad('uskd: USKD.from_student layer not a string',
+                    lambda: USKD.from_student(tiny_net(), synth_dls(n=64, bs=16), layer=['act']),
                     TypeError, '`layer` must be a layer name'),
-                Bad('uskd: USKD.from_student unknown layer', lambda: USKD.from_student(tiny_net(), synth_dls(n=64, bs=16), layer='akt'),
+                Bad('uskd: USKD.from_student unknown layer',
+                    lambda: USKD.from_student(tiny_net(), synth_dls(n=64, bs=16), layer='akt'),
                     ValueError, "no layer 'akt' in the student"),
                 Bad('uskd: USKD.from_student layer of rank 3',
-                    lambda: USKD.from_student(nn.Sequential(OrderedDict(hidden=nn.Linear(8, 16), seq=nn.Unflatten(1, (4, 4)), flat=nn.Flatten(),
-                                                                        head=nn.Linear(16, 4))), synth_dls(n=64, bs=16), layer='seq'),
+                    lambda: USKD.from_student(nn.Sequential(OrderedDict(hidden=nn.Linear(8, 16),
+                                                                        seq=nn.Unflatten(1, (4, 4)), flat=nn.Flatten(),
+                                                                        head=nn.Linear(16, 4))),
+                                              synth_dls(n=64, bs=16), layer='seq'),
                     ValueError, 'the weak head needs (N, C, H, W) or (N, D)'),
                 Bad('uskd: USKD.from_student student output not (N, C)',
-                    lambda: USKD.from_student(nn.Sequential(OrderedDict(act=nn.Linear(8, 16), head=nn.Unflatten(1, (4, 4)))),
-                                              synth_dls(n=64, bs=16), layer='act'), ValueError, 'expected logits (N, n_classes)'),
-                Bad('uskd: USKD.from_student mu<0', lambda: USKD.from_student(tiny_net(), synth_dls(n=64, bs=16), layer='act', mu=-1.),
+                    lambda: USKD.from_student(nn.Sequential(OrderedDict(act=nn.Linear(8, 16),
+                                                                        head=nn.Unflatten(1, (4, 4)))),
+                                              synth_dls(n=64, bs=16), layer='act'),
+                    ValueError, 'expected logits (N, n_classes)'),
+                Bad('uskd: USKD.from_student mu<0',
+                    lambda: USKD.from_student(tiny_net(), synth_dls(n=64, bs=16), layer='act', mu=-1.),
                     ValueError, '`mu`'),
                 Bad('uskd: USKD.from_student unknown keyword',
-                    lambda: USKD.from_student(tiny_net(), synth_dls(n=64, bs=16), layer='act', gamma=1.), TypeError, "'gamma'"),
-                variant_row('uskd', 'USKD.from_student', lambda **kw: USKD.from_student(tiny_net(), synth_dls(n=64, bs=16), layer='act', **kw)),
-                Bad('uskd: fit unknown layer', lambda: distill_fit(None, USKD('akt', 16, 4), student=tiny_net()), ValueError,
+                    lambda: USKD.from_student(tiny_net(), synth_dls(n=64, bs=16), layer='act',
+                                              gamma=1.), TypeError, "'gamma'"),
+                variant_row('uskd', 'USKD.from_student',
+                            lambda **kw: USKD.from_student(tiny_net(), synth_dls(n=64, bs=16), layer='act', **kw)),
+                Bad('uskd: fit unknown layer', lambda: distill_fit(None, USKD('akt', 16, 4), student=tiny_net()),
+                    ValueError,
                     "no layer 'akt' in the student"),
-                Bad('uskd: fit wrong channels', lambda: distill_fit(None, USKD('act', 8, 4), student=tiny_net()), ValueError, 'pass channels=16'),
-                Bad('uskd: fit wrong n_classes', lambda: distill_fit(None, USKD('act', 16, 3), student=tiny_net()), ValueError, 'pass n_classes=4'),
-                Bad('uskd: called outside Distill', lambda: USKD('act', 16, 4)(KDBatch(s=S, t=None, y=Y)), RuntimeError, 'no hook on the student')])
+                Bad('uskd: fit wrong channels', lambda: distill_fit(None, USKD('act', 8, 4), student=tiny_net()),
+                    ValueError, 'pass channels=16'),
+                Bad('uskd: fit wrong n_classes', lambda: distill_fit(None, USKD('act', 16, 3), student=tiny_net()),
+                    ValueError, 'pass n_classes=4'),
+                Bad('uskd: called outside Distill', lambda: USKD('act', 16, 4)(KDBatch(s=S, t=None, y=Y)),
+                    RuntimeError, 'no hook on the student')])
 
 TTM_ROWS = []
 for name, fn, cls in (('ttm', ttm_loss, TTM), ('wttm', wttm_loss, WTTM)):
     TTM_ROWS += (logit_rows(name, fn.__name__, lambda s, t, y, fn=fn, **kw: fn(s, t, **kw))
                  + number_rows(name, fn.__name__, lambda fn=fn, **kw: fn(S, T, **kw), {'gamma': POSITIVE})
                  + number_rows(name, cls.__name__, cls, {'gamma': [0, -1.]})
-                 + [Bad(f'{name}: Distill {name}_weight<0', lambda cls=cls, n=name: Distill(nn.Linear(8, 4), cls(), **{f'{n}_weight': -1.}),
+                 + [Bad(f'{name}: Distill {name}_weight<0', lambda cls=cls,
+                        n=name: Distill(nn.Linear(8, 4), cls(), **{f'{n}_weight': -1.}),
                         ValueError, f'`{name}_weight`')])
 
 def dts(s, t, y): return dts_gap(s, t, y)
@@ -544,58 +669,82 @@ def dts_step(epoch, gap, total_epochs: int = 2):
 DTS_ROWS = (logit_rows('dts', 'dts_gap', dts) + label_rows('dts', 'dts_gap', dts)
             + number_rows('dts', 'dts_target', lambda **kw: dts_target(**{'progress': 0.5, 'gap': 0., **kw}),
                           {'T0': [0, '4'], 'Tmin': [-1.], 'Tmax': [INF], 'curve_shape': [0], 'gap': [NAN, '1']})
-            + [Bad('dts: dts_target Tmin > Tmax', lambda: dts_target(0.5, 0., Tmin=5., Tmax=4.), ValueError, '`Tmin` must be <= `Tmax`'),
+            + [Bad('dts: dts_target Tmin > Tmax', lambda: dts_target(0.5, 0., Tmin=5., Tmax=4.), ValueError,
+                   '`Tmin` must be <= `Tmax`'),
                Bad('dts: dts_target cap<1', lambda: dts_target(0.5, 0., cap=0.9), ValueError, '`cap` must be >= 1'),
-               Bad('dts: dts_target progress>1', lambda: dts_target(1.5, 0.), ValueError, '`progress` must be in [0, 1]'),
+               Bad('dts: dts_target progress>1', lambda: dts_target(1.5, 0.), ValueError,
+                   '`progress` must be in [0, 1]'),
                Bad('dts: dts_scale gap NaN', lambda: dts_scale(NAN), ValueError, '`gap` must be finite')]
-            + number_rows('dts', 'DTSKD', DTSKD, {'T0': [0, -1.], 'Tmin': [0], 'Tmax': [INF], 'momentum': [-0.1], 'cap': [0.5],
+            + number_rows('dts', 'DTSKD', DTSKD,
+                          {'T0': [0, -1.], 'Tmin': [0], 'Tmax': [INF], 'momentum': [-0.1], 'cap': [0.5],
                                                   'curve_shape': [0]})
             + [Bad('dts: DTSKD momentum>1', lambda: DTSKD(momentum=1.5), ValueError, '`momentum` must be in [0, 1]'),
                Bad('dts: DTSKD Tmin > Tmax', lambda: DTSKD(Tmin=3., Tmax=2.), ValueError, '`Tmin` must be <= `Tmax`'),
-               Bad('dts: DTSKD bad progress', lambda: DTSKD(progress='iteration'), ValueError, '`progress` must be one of'),
+               Bad('dts: DTSKD bad progress', lambda: DTSKD(progress='iteration'), ValueError,
+                   '`progress` must be one of'),
                Bad('dts: DynamicTemperature term without temperature', lambda: DynamicTemperature(term=KD()), TypeError,
                    '`term` must be a DistillTerm with a `temperature` buffer'),
-               Bad('dts: DynamicTemperature.step outside a fit', lambda: DynamicTemperature(DTSKD()).step(1, 0.), ValueError,
+               Bad('dts: DynamicTemperature.step outside a fit', lambda: DynamicTemperature(DTSKD()).step(1, 0.),
+                   ValueError,
                    '`total_epochs`'),
-               Bad('dts: DynamicTemperature.step epoch<0', lambda: dts_step(-1, 0.), ValueError, '`epoch` must be in [0, total_epochs=2]'),
+               Bad('dts: DynamicTemperature.step epoch<0', lambda: dts_step(-1, 0.), ValueError,
+                   '`epoch` must be in [0, total_epochs=2]'),
                Bad('dts: DynamicTemperature.step epoch past the run', lambda: dts_step(3, 0.), ValueError,
                    '`epoch` must be in [0, total_epochs=2]'),
-               Bad('dts: DynamicTemperature.step gap NaN', lambda: dts_step(1, NAN), ValueError, '`gap` must be finite'),
-               Bad('dts: DynamicTemperature.step gap string', lambda: dts_step(1, '0'), TypeError, '`gap` must be a number'),
-               Bad('dts: DynamicTemperature temperature=0', lambda: setattr(DynamicTemperature(DTSKD()), 'temperature', 0.), ValueError,
+               Bad('dts: DynamicTemperature.step gap NaN', lambda: dts_step(1, NAN), ValueError,
+                   '`gap` must be finite'),
+               Bad('dts: DynamicTemperature.step gap string', lambda: dts_step(1, '0'), TypeError,
+                   '`gap` must be a number'),
+               Bad('dts: DynamicTemperature temperature=0',
+                   lambda: setattr(DynamicTemperature(DTSKD()), 'temperature', 0.), ValueError,
                    '`temperature`'),
                Bad('dts: fit DynamicTemperature added to the Learner',
-                   lambda: fit_tiny(Distill(nn.Linear(8, 4), KD()), DynamicTemperature(DTSKD())), ValueError, 'is not run by a `Distill`')])
+                   lambda: fit_tiny(Distill(nn.Linear(8, 4), KD()),
+                                    DynamicTemperature(DTSKD())), ValueError, 'is not run by a `Distill`')])
 
 def pld(s, t, y, **kw): return pld_loss(s, t, y, **kw)
 PLD_ROWS = (logit_rows('pld', 'pld_loss', pld)
             + label_rows('pld', 'pld_loss', pld)
             + number_rows('pld', 'pld_loss', lambda **kw: pld(S, T, Y, **kw), {'T': POSITIVE})
             + [Bad('pld: PLD T=0', lambda: PLD(T=0), ValueError, '`T`'),
-               Bad('pld: PLD without labels', lambda: PLD()(KDBatch(s=S, t=T, y=None)), ValueError, 'PLD needs the targets'),
-               Bad('pld: Distill(PLD) ce_weight<0', lambda: Distill(nn.Linear(8, 4), PLD(), ce_weight=-1.), ValueError, '`ce_weight`'),
-               Bad('pld: Distill(PLD) pld_weight NaN', lambda: Distill(nn.Linear(8, 4), PLD(), pld_weight=NAN), ValueError, '`pld_weight`'),
-               Bad('pld: Distill KD + PLD, different CE weights', lambda: Distill(nn.Linear(8, 4), KD(), PLD()), ValueError,
+               Bad('pld: PLD without labels', lambda: PLD()(KDBatch(s=S, t=T, y=None)), ValueError,
+                   'PLD needs the targets'),
+               Bad('pld: Distill(PLD) ce_weight<0', lambda: Distill(nn.Linear(8, 4), PLD(), ce_weight=-1.), ValueError,
+                   '`ce_weight`'),
+               Bad('pld: Distill(PLD) pld_weight NaN', lambda: Distill(nn.Linear(8, 4), PLD(), pld_weight=NAN),
+                   ValueError, '`pld_weight`'),
+               Bad('pld: Distill KD + PLD, different CE weights', lambda: Distill(nn.Linear(8, 4), KD(), PLD()),
+                   ValueError,
                    "the terms state different CE weights {'kd': 0.1, 'pld': 0.0}")]
             + number_rows('pld', 'PLD', PLD, {'T': [-1., NAN, INF, '1']}))
 
 SINKD_ROWS = (logit_rows('sinkd', 'sinkhorn_loss', lambda s, t, y, **kw: sinkhorn_loss(s, t, **kw))
-              + number_rows('sinkd', 'sinkhorn_loss', lambda **kw: sinkhorn_loss(S, T, **kw), {'T': POSITIVE, 'eps': [0, -0.1]})
-              + [Bad('sinkd: sinkhorn_loss n_iters=0', lambda: sinkhorn_loss(S, T, n_iters=0), ValueError, '`n_iters` must be an int >= 1'),
-                 Bad('sinkd: sinkhorn_loss n_iters float', lambda: sinkhorn_loss(S, T, n_iters=2.5), TypeError, '`n_iters` must be an int'),
-                 Bad('sinkd: sinkhorn_loss n_iters bool', lambda: sinkhorn_loss(S, T, n_iters=True), TypeError, '`n_iters` must be an int'),
-                 Bad('sinkd: sinkhorn_loss 3-D logits', lambda: sinkhorn_loss(S[None], T[None]), ValueError, '`s` must have shape (N, C)'),
+              + number_rows('sinkd', 'sinkhorn_loss', lambda **kw: sinkhorn_loss(S, T, **kw),
+                            {'T': POSITIVE, 'eps': [0, -0.1]})
+              + [Bad('sinkd: sinkhorn_loss n_iters=0', lambda: sinkhorn_loss(S, T, n_iters=0), ValueError,
+                     '`n_iters` must be an int >= 1'),
+                 Bad('sinkd: sinkhorn_loss n_iters float', lambda: sinkhorn_loss(S, T, n_iters=2.5), TypeError,
+                     '`n_iters` must be an int'),
+                 Bad('sinkd: sinkhorn_loss n_iters bool', lambda: sinkhorn_loss(S, T, n_iters=True), TypeError,
+                     '`n_iters` must be an int'),
+                 Bad('sinkd: sinkhorn_loss 3-D logits', lambda: sinkhorn_loss(S[None], T[None]), ValueError,
+                     '`s` must have shape (N, C)'),
                  variant_row('sinkd', 'sinkhorn_loss', lambda **kw: sinkhorn_loss(S, T, **kw)),
-                 Bad('sinkd: sinkhorn_plan non-square cost', lambda: sinkhorn_plan(torch.rand(4, 3)), ValueError, '`cost` must be a square')]
+                 Bad('sinkd: sinkhorn_plan non-square cost', lambda: sinkhorn_plan(torch.rand(4, 3)), ValueError,
+                     '`cost` must be a square')]
               + number_rows('sinkd', 'SinKD', SinKD, {'T': [-1.], 'eps': [0], 'n_iters': [0]})
               + [variant_row('sinkd', 'SinKD', SinKD),
-                 Bad('sinkd: Distill(KD, SinKD) sinkd_weight<0', lambda: Distill(nn.Linear(8, 4), KD(), SinKD(), sinkd_weight=-0.8),
+                 Bad('sinkd: Distill(KD, SinKD) sinkd_weight<0',
+                     lambda: Distill(nn.Linear(8, 4), KD(), SinKD(), sinkd_weight=-0.8),
                      ValueError, '`sinkd_weight`'),
-                 Bad('sinkd: Distill(KD, SinKD) kd_weight inf', lambda: Distill(nn.Linear(8, 4), KD(), SinKD(), kd_weight=INF), ValueError,
+                 Bad('sinkd: Distill(KD, SinKD) kd_weight inf',
+                     lambda: Distill(nn.Linear(8, 4), KD(), SinKD(), kd_weight=INF), ValueError,
                      '`kd_weight`'),
-                 Bad('sinkd: Distill(KD, SinKD) ce_weight NaN', lambda: Distill(nn.Linear(8, 4), KD(), SinKD(), ce_weight=NAN), ValueError,
+                 Bad('sinkd: Distill(KD, SinKD) ce_weight NaN',
+                     lambda: Distill(nn.Linear(8, 4), KD(), SinKD(), ce_weight=NAN), ValueError,
                      '`ce_weight`'),
-                 Bad('sinkd: Distill(KD, SinKD) beta keyword', lambda: Distill(nn.Linear(8, 4), KD(), SinKD(), beta=0.8), TypeError,
+                 Bad('sinkd: Distill(KD, SinKD) beta keyword',
+                     lambda: Distill(nn.Linear(8, 4), KD(), SinKD(), beta=0.8), TypeError,
                      "unknown keyword(s) ['beta']; term weights are ['kd_weight', 'sinkd_weight']")])
 
 class SkipsHead(nn.Module):
@@ -613,36 +762,49 @@ DHKD_ROWS += [
     Bad('dhkd: DualHeadKD unknown loss', lambda: DualHeadKD(loss='kl'), ValueError, '`loss` must be one of'),
     Bad('dhkd: DualHeadKD unknown head', lambda: DualHeadKD(head='both'), ValueError, '`head`'),
     variant_row('dhkd', 'DualHeadKD', DualHeadKD),
-    Bad('dhkd: DualHeadKD(aux) without a learner', lambda: DualHeadKD()(KDBatch(s=S, t=T, y=None)), RuntimeError, 'got no learner'),
-    Bad('dhkd: DualHeadStudent of a function', lambda: DualHeadStudent(lambda x: x), TypeError, '`student` must be an nn.Module'),
-    Bad('dhkd: DualHeadStudent unknown aux', lambda: DualHeadStudent(tiny_net(), 'mlp'), ValueError, '`aux` must be one of'),
+    Bad('dhkd: DualHeadKD(aux) without a learner', lambda: DualHeadKD()(KDBatch(s=S, t=T, y=None)), RuntimeError,
+        'got no learner'),
+    Bad('dhkd: DualHeadStudent of a function', lambda: DualHeadStudent(lambda x: x), TypeError,
+        '`student` must be an nn.Module'),
+    Bad('dhkd: DualHeadStudent unknown aux', lambda: DualHeadStudent(tiny_net(), 'mlp'), ValueError,
+        '`aux` must be one of'),
     Bad('dhkd: DualHeadStudent hidden=0', lambda: DualHeadStudent(tiny_net(), hidden=0), ValueError, '`hidden`'),
     Bad('dhkd: DualHeadStudent p=1', lambda: DualHeadStudent(tiny_net(), p=1.), ValueError, '`p`'),
-    Bad('dhkd: DualHeadStudent unknown head', lambda: DualHeadStudent(tiny_net(), head='fc'), ValueError, "no module 'fc' in the student"),
-    Bad('dhkd: DualHeadStudent head not Linear', lambda: DualHeadStudent(nn.Sequential(nn.Linear(8, 4), nn.ReLU()), 'linear'), TypeError,
+    Bad('dhkd: DualHeadStudent unknown head', lambda: DualHeadStudent(tiny_net(), head='fc'), ValueError,
+        "no module 'fc' in the student"),
+    Bad('dhkd: DualHeadStudent head not Linear',
+        lambda: DualHeadStudent(nn.Sequential(nn.Linear(8, 4), nn.ReLU()), 'linear'), TypeError,
         "head '1' is a ReLU, not an nn.Linear"),
     Bad('dhkd: DualHead unknown aux', lambda: DualHead(aux='mlp'), ValueError, '`aux` must be one of'),
     Bad('dhkd: GradAlign bad variant', lambda: GradAlign('authors'), ValueError, '`variant`'),
-    Bad('dhkd: align_gradients unpaired', lambda: align_gradients([torch.ones(2)], [torch.ones(2), torch.ones(3)]), ValueError,
+    Bad('dhkd: align_gradients unpaired', lambda: align_gradients([torch.ones(2)], [torch.ones(2), torch.ones(3)]),
+        ValueError,
         'one entry per parameter'),
     Bad('dhkd: DualHeadKD aux module', lambda: DualHeadKD(aux=nn.Linear(3, 3)), ValueError, '`aux` must be one of'),
     Bad('dhkd: DualHeadKD unknown aux', lambda: DualHeadKD(aux='mlp'), ValueError, '`aux` must be one of'),
     Bad('dhkd: DualHeadKD ga not a bool', lambda: DualHeadKD(ga='yes'), TypeError, '`ga` must be True or False'),
-    Bad('dhkd: Distill DualHeadKD dhkd_weight<0', lambda: Distill(nn.Linear(8, 4), DualHeadKD(), dhkd_weight=-1.), ValueError,
+    Bad('dhkd: Distill DualHeadKD dhkd_weight<0', lambda: Distill(nn.Linear(8, 4), DualHeadKD(), dhkd_weight=-1.),
+        ValueError,
         '`dhkd_weight`'),
-    Bad('dhkd: find_dual_head without an auxiliary head', lambda: find_dual_head(tiny_net()), ValueError, 'has no auxiliary head'),
+    Bad('dhkd: find_dual_head without an auxiliary head', lambda: find_dual_head(tiny_net()), ValueError,
+        'has no auxiliary head'),
     variant_row('dhkd', 'align_gradients', lambda **kw: align_gradients([torch.ones(2)], [torch.ones(2)], **kw)),
-    Bad('dhkd: DualHeadStudent head that does not run', lambda: DualHeadStudent(SkipsHead(), 'linear')(torch.randn(2, 8)), RuntimeError,
+    Bad('dhkd: DualHeadStudent head that does not run',
+        lambda: DualHeadStudent(SkipsHead(), 'linear')(torch.randn(2, 8)), RuntimeError,
         "'head' did not run"),
     Bad('dhkd: fit GradAlign with GradientAccumulation',
-        lambda: fit_tiny(Distill(nn.Linear(8, 4), DualHeadKD()), GradientAccumulation(), student=tiny_net()), ValueError,
+        lambda: fit_tiny(Distill(nn.Linear(8, 4), DualHeadKD()), GradientAccumulation(),
+                         student=tiny_net()), ValueError,
         'cannot be combined'),
-    Bad('dhkd: fit DualHeadKD student without a child module', lambda: distill_fit(nn.Linear(8, 4), DualHeadKD()), ValueError,
+    Bad('dhkd: fit DualHeadKD student without a child module', lambda: distill_fit(nn.Linear(8, 4), DualHeadKD()),
+        ValueError,
         'the student has no child modules'),
     Bad('dhkd: fit GradAlign beside two Distills',
-        lambda: fit_tiny(Distill(nn.Linear(8, 4), DualHeadKD(ga=False)), Distill(nn.Linear(8, 4), DualHeadKD(head='main', ga=False)),
+        lambda: fit_tiny(Distill(nn.Linear(8, 4), DualHeadKD(ga=False)),
+                         Distill(nn.Linear(8, 4), DualHeadKD(head='main', ga=False)),
                          GradAlign(), student=tiny_net()), ValueError, 'the learner has 2'),
-    Bad('dhkd: fit GradAlign without Distill', lambda: fit_tiny(DualHead(), GradAlign(), student=tiny_net()), ValueError, 'the learner has 0'),
+    Bad('dhkd: fit GradAlign without Distill', lambda: fit_tiny(DualHead(), GradAlign(), student=tiny_net()),
+        ValueError, 'the learner has 0'),
 ]
 
 def ofa(s, t, y, **kw): return ofa_loss(s, t, y, **kw)
@@ -651,52 +813,68 @@ OFA_ROWS = (logit_rows('ofa', 'ofa_loss', ofa) + label_rows('ofa', 'ofa_loss', o
             + number_rows('ofa', 'ofa_loss', lambda **kw: ofa(S, T, Y, **kw), {'T': POSITIVE, 'eps': POSITIVE})
             + number_rows('ofa', 'ofa_weights', lambda **kw: ofa_weights(T, Y, **kw), {'T': [0], 'eps': [-1.]})
             + [variant_row('ofa', 'ofa_loss', lambda **kw: ofa(S, T, Y, **kw)),
-               Bad('ofa: ofa_weights integer teacher', lambda: ofa_weights(S_INT, Y), TypeError, '`t` must be floating point')]
+               Bad('ofa: ofa_weights integer teacher', lambda: ofa_weights(S_INT, Y), TypeError,
+                   '`t` must be floating point')]
             + number_rows('ofa', 'OFA', OFA, {'eps': [0], 'T': [-1.]})
             + [variant_row('ofa', 'OFA', OFA),
-               Bad('ofa: Distill(OFA) ofa_weight inf', lambda: Distill(nn.Linear(8, 4), OFA(), ofa_weight=INF), ValueError, '`ofa_weight`')])
+               Bad('ofa: Distill(OFA) ofa_weight inf', lambda: Distill(nn.Linear(8, 4), OFA(), ofa_weight=INF),
+                   ValueError, '`ofa_weight`')])
 
 def clip_ce(s, t, y, **kw): return logitclip_ce(s, y, **kw)   # teacher-free: the `t` slot is unused
 CLIP_ROWS = (label_rows('logitclip', 'logitclip_ce', clip_ce)
-             + number_rows('logitclip', 'logitclip_ce', lambda **kw: clip_ce(S, None, Y, **kw), {'tau': POSITIVE, 'p': [0.5, NAN, '2']})
+             + number_rows('logitclip', 'logitclip_ce', lambda **kw: clip_ce(S, None, Y, **kw),
+                           {'tau': POSITIVE, 'p': [0.5, NAN, '2']})
              + [variant_row('logitclip', 'logitclip_ce', lambda **kw: clip_ce(S, None, Y, **kw)),
                 Bad('logitclip: logitclip_ce integer logits', lambda: logitclip_ce(S_INT, Y), TypeError, '`z`'),
-                Bad('logitclip: clip_logits integer logits', lambda: clip_logits(S_INT), TypeError, '`z` must be a floating point tensor'),
+                Bad('logitclip: clip_logits integer logits', lambda: clip_logits(S_INT), TypeError,
+                    '`z` must be a floating point tensor'),
                 Bad('logitclip: clip_logits p=0', lambda: clip_logits(S, p=0), ValueError, '`p` must be >= 1'),
-                Bad('logitclip: LogitClip of a string', lambda: LogitClip('kd'), TypeError, 'LogitClip wraps a DistillTerm or a loss function'),
+                Bad('logitclip: LogitClip of a string', lambda: LogitClip('kd'), TypeError,
+                    'LogitClip wraps a DistillTerm or a loss function'),
                 Bad('logitclip: LogitClip tau=0', lambda: LogitClip(KD(), tau=0), ValueError, '`tau`'),
                 Bad('logitclip: LogitClip p<1', lambda: LogitClip(KD(), p=0.5), ValueError, '`p`'),
                 variant_row('logitclip', 'LogitClip', lambda **kw: LogitClip(KD(), **kw)),
-                Bad('logitclip: LogitClip(loss function) tau<0', lambda: LogitClip(CrossEntropyLossFlat(), tau=-1.), ValueError, '`tau`'),
-                Bad('logitclip: LogitClipLoss loss_func not callable', lambda: LogitClipLoss(3), TypeError, '`loss_func` must be callable'),
+                Bad('logitclip: LogitClip(loss function) tau<0', lambda: LogitClip(CrossEntropyLossFlat(), tau=-1.),
+                    ValueError, '`tau`'),
+                Bad('logitclip: LogitClipLoss loss_func not callable', lambda: LogitClipLoss(3), TypeError,
+                    '`loss_func` must be callable'),
                 Bad('logitclip: LogitClipCE tau=0', lambda: LogitClipCE(tau=0), ValueError, '`tau`'),
-                Bad('logitclip: LogitClipCE without labels', lambda: LogitClipCE()(KDBatch(s=S, t=None, y=None)), ValueError, '`y`'),
+                Bad('logitclip: LogitClipCE without labels', lambda: LogitClipCE()(KDBatch(s=S, t=None, y=None)),
+                    ValueError, '`y`'),
                 Bad('logitclip: LogitClipCE p<1', lambda: LogitClipCE(p=-2), ValueError, '`p` must be >= 1'),
-                Bad('logitclip: Distill(LogitClipCE(), KD()) different CE weights', lambda: Distill(nn.Linear(8, 4), LogitClipCE(), KD()),
+                Bad('logitclip: Distill(LogitClipCE(), KD()) different CE weights',
+                    lambda: Distill(nn.Linear(8, 4), LogitClipCE(), KD()),
                     ValueError, "the terms state different CE weights {'clip_ce': 0.0, 'kd': 0.1}")]
              + number_rows('logitclip', 'LogitClipCE', LogitClipCE, {'weight': WEIGHT + [INF]}))
 
 def ls(s, t, y, **kw): return ls_loss(s, y, **kw)   # teacher-free: the `t` slot is unused
 LS_ROWS = (label_rows('ls_kd', 'ls_loss', ls)
-           + [Bad('ls_kd: ls_loss alpha>1', lambda: ls_loss(S, Y, alpha=1.5), ValueError, '`alpha` must be a number in [0, 1]'),
+           + [Bad('ls_kd: ls_loss alpha>1', lambda: ls_loss(S, Y, alpha=1.5), ValueError,
+                  '`alpha` must be a number in [0, 1]'),
               Bad('ls_kd: ls_loss alpha<0', lambda: ls_loss(S, Y, alpha=-0.1), ValueError, '`alpha`'),
-              Bad('ls_kd: ls_loss alpha string', lambda: ls_loss(S, Y, alpha='0.1'), TypeError, '`alpha` must be a number'),
+              Bad('ls_kd: ls_loss alpha string', lambda: ls_loss(S, Y, alpha='0.1'), TypeError,
+                  '`alpha` must be a number'),
               Bad('ls_kd: ls_loss integer logits', lambda: ls_loss(S_INT, Y), TypeError, '`z` must be floating point')]
            + number_rows('ls_kd', 'PureKD', PureKD, {'T': [0, -1., '1']})
-           + [Bad('ls_kd: template_projection class out of range', lambda: template_projection(torch.randn(6, 3), torch.randn(5, 3), torch.randn(5), (0, 1, 7)),
+           + [Bad('ls_kd: template_projection class out of range',
+                  lambda: template_projection(torch.randn(6, 3), torch.randn(5, 3), torch.randn(5), (0, 1, 7)),
                   ValueError, '`classes` must be distinct class indices in [0, 5)'),
-              Bad('ls_kd: template_projection weight of wrong width', lambda: template_projection(torch.randn(6, 3), torch.randn(5, 4), torch.randn(5), (0, 1, 2)),
+              Bad('ls_kd: template_projection weight of wrong width',
+                  lambda: template_projection(torch.randn(6, 3), torch.randn(5, 4), torch.randn(5), (0, 1, 2)),
                   ValueError, '`weight` must have shape (C, 3)'),
-              Bad('ls_kd: diffusion_index same class twice', lambda: diffusion_index(torch.randn(4, 3), Y, 1, 1), ValueError,
+              Bad('ls_kd: diffusion_index same class twice', lambda: diffusion_index(torch.randn(4, 3), Y, 1, 1),
+                  ValueError,
                   '`a` and `b` must be different classes'),
-              Bad('ls_kd: diffusion_index absent class', lambda: diffusion_index(torch.randn(4, 3), Y, 0, 3), ValueError, 'class 3 has no samples'),
-              Bad('ls_kd: penultimate_features unknown head', lambda: penultimate_features(tiny_net(), [], head='fc'), ValueError,
+              Bad('ls_kd: diffusion_index absent class', lambda: diffusion_index(torch.randn(4, 3), Y, 0, 3),
+                  ValueError, 'class 3 has no samples'),
+              Bad('ls_kd: penultimate_features unknown head', lambda: penultimate_features(tiny_net(), [], head='fc'),
+                  ValueError,
                   "no layer 'fc' in the model"),
               Bad('ls_kd: class_triplet two classes', lambda: class_triplet(S, torch.tensor([0, 1, 0, 1])), ValueError,
                   'need samples of at least 3 classes')])
 
-METHOD_ROWS = (LOGIT_MSE_ROWS + KD_ROWS + DKD_ROWS + LSKD_ROWS + NKD_ROWS + USKD_ROWS + TTM_ROWS + DTS_ROWS + PLD_ROWS + SINKD_ROWS + DHKD_ROWS
-               + OFA_ROWS + CLIP_ROWS + LS_ROWS)
+METHOD_ROWS = (LOGIT_MSE_ROWS + KD_ROWS + DKD_ROWS + LSKD_ROWS + NKD_ROWS + USKD_ROWS + TTM_ROWS + DTS_ROWS + PLD_ROWS
+               + SINKD_ROWS + DHKD_ROWS + OFA_ROWS + CLIP_ROWS + LS_ROWS)
 BAD = CORE + DIV + FEAT + TEACH + DATA + BENCH + METHOD_ROWS
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -711,17 +889,21 @@ def test_bad_input(row: Bad):
     assert row.says in str(err.value), f"the message does not say {row.says!r}: {err.value}"
 
 def test_every_method_has_rows():
-    "Every registered method (after importing all of kdnb.methods) has rows; 'none' is the baseline, with no loss or argument."
+    """Every registered method (after importing all of kdnb.methods) has rows; 'none' is the baseline, with no loss or
+    argument."""
     families = {r.family for r in BAD}
-    assert families <= set(METHODS) | set(MODULE_FAMILIES), f"rows of unknown families: {families - set(METHODS) - set(MODULE_FAMILIES)}"
+    unknown = families - set(METHODS) - set(MODULE_FAMILIES)
+    assert not unknown, f"rows of unknown families: {unknown}"
     assert METHODS['none'].make(nn.Linear(8, 4), None, None) == []
     missing = set(load_methods()) - families - {'none'}
-    assert not missing, (f"registered methods without bad-input rows: {sorted(missing)}: add `Bad('<key>: ...')` rows "
-                         "for each argument of the method's loss and term to this file (the docs' 'Adding a method' page)")
+    assert not missing, (f"registered methods without bad-input rows: {sorted(missing)}: add `Bad('<key>: ...')` "
+                         "rows for each argument of the method's loss and term to this file (see the docs' 'Adding a "
+                         "method' page)")
 
 def test_table_is_well_formed():
     "Row names are unique, every xfail says why, and the module docstring gives the table's size."
     names = [r.name for r in BAD]
     assert len(set(names)) == len(names), sorted({n for n in names if names.count(n) > 1})
     assert all(r.why for r in BAD if r.now is not None)
-    assert re.search(r'tries (\d+) bad inputs', __doc__).group(1) == str(len(BAD)), f"the docstring should say {len(BAD)}"
+    assert re.search(r'tries (\d+) bad inputs',
+                     __doc__).group(1) == str(len(BAD)), f"the docstring should say {len(BAD)}"

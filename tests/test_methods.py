@@ -35,7 +35,8 @@ def usage_cbs(method):
 
 @pytest.mark.parametrize('method', METHODS, ids=[m.name for m in METHODS])
 def test_usage_and_registry_train_the_same_loss(method):
-    assert method.usage.startswith('Distill('), f"{method.name}: `usage` must be the user's one line, got {method.usage!r}"
+    assert method.usage.startswith('Distill('), \
+        f"{method.name}: `usage` must be the user's one line, got {method.usage!r}"
     a, b = train(method.make), train(usage_cbs(method))
     da, db = a.distill, b.distill
     assert [type(t) for t in da.terms] == [type(t) for t in db.terms]
@@ -49,20 +50,23 @@ def test_usage_and_registry_train_the_same_loss(method):
 
 def experiment_cells(nb: pathlib.Path) -> str:
     cells = json.loads(nb.read_text())['cells']
-    return '\n'.join(''.join(c['source']) for c in cells if c['cell_type'] == 'code' and 'compare(' in ''.join(c['source']))
+    sources = [''.join(c['source']) for c in cells if c['cell_type'] == 'code']
+    return '\n'.join(s for s in sources if 'compare(' in s)
 
 @pytest.mark.parametrize('method', METHODS, ids=[m.name for m in METHODS])
 def test_found_in_one_hop(method):
     "key -> module -> notebook under nbs/<family>/, whose experiment trains the registered method itself."
     nb = ROOT / method.notebook
     assert method.notebook and nb.exists(), f"{method.name}: no notebook found for module {method.module}"
-    assert nb.stem.split('_', 1)[1] == method.module.rsplit('.', 1)[1], f"{nb.name} must be named after its module {method.module}"
+    module = method.module.rsplit('.', 1)[1]
+    assert nb.stem.split('_', 1)[1] == module, f"{nb.name} must be named after its module {method.module}"
     family = nb.parent.name
     assert family in METHOD_FAMILIES, f"{nb} must live in a family folder {sorted(METHOD_FAMILIES)}"
     same_nb = [m for m in METHODS if m.notebook == method.notebook]
     assert any(m.family == family for m in same_nb), f"{nb} is in nbs/{family}/ but registers no {family!r} method"
     exp = experiment_cells(nb)
     assert exp, f"{nb.name} has no experiment (a cell calling `compare(`)"
-    used = re.search(rf"""METHODS\[['"]{re.escape(method.name)}['"]\]|get_methods\(\[[^\]]*['"]{re.escape(method.name)}['"]""", exp)
+    key = re.escape(method.name)
+    used = re.search(rf"""METHODS\[['"]{key}['"]\]|get_methods\(\[[^\]]*['"]{key}['"]""", exp)
     assert used, (f"{nb.name}'s experiment must train the registered method: METHODS[{method.name!r}] "
                   "(a variant built by hand would train another setting)")

@@ -5,7 +5,8 @@ import pytest
 import papermill as pm
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-NBS = [ROOT / 'nbs' / 'index.ipynb'] + sorted(p for p in (ROOT / 'nbs').glob('*/*.ipynb') if not p.name.startswith(('_', '.')))
+NBS = [ROOT / 'nbs' / 'index.ipynb'] + sorted(p for p in (ROOT / 'nbs').glob('*/*.ipynb')
+                                             if not p.name.startswith(('_', '.')))
 def rel(nb: pathlib.Path) -> str: return str(nb.relative_to(ROOT / 'nbs').with_suffix(''))   # e.g. 'logit/01_kd'
 FULL = os.environ.get('KDNB_FULL') == '1'
 EXECUTED = ROOT / 'tests' / '_executed'

@@ -55,9 +55,12 @@ PROPERTY = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, data
 BIG = settings(PROPERTY, max_examples=BIG_EXAMPLES)
 
 def special_rows(C: int = 5, **others):
-    "Explicit examples every generic test runs before the drawn ones: each row kind once for the student, once for the teacher."
-    kinds = ROW_KINDS[2:] + ROW_KINDS[:2]         # the teacher's: (normal, ties), (constant, huge), (ties, extreme), ...
-    draws = [Logits(seed=i, N=2, C=C, scale=1., s_kind=k, t_kind=kinds[i], labels='teacher_top') for i, k in enumerate(ROW_KINDS)]
+    """Explicit examples every generic test runs before the drawn ones: each row kind once for the student, once for
+    the teacher."""
+    # the teacher's: (normal, ties), (constant, huge), (ties, extreme), ...
+    kinds = ROW_KINDS[2:] + ROW_KINDS[:2]
+    draws = [Logits(seed=i, N=2, C=C, scale=1., s_kind=k, t_kind=kinds[i], labels='teacher_top') for i,
+             k in enumerate(ROW_KINDS)]
     def decorate(test):
         for d in reversed(draws): test = example(draw=d, **others)(test)
         return test
@@ -72,7 +75,8 @@ def _float16_runs() -> bool:
     except (RuntimeError, TypeError): return False
 
 FLOAT16_RUNS = _float16_runs()
-DTYPES = (torch.float64, torch.float32, torch.bfloat16, torch.float16)   # float16 tests are skipped where it does not run
+# float16 tests are skipped where it does not run
+DTYPES = (torch.float64, torch.float32, torch.bfloat16, torch.float16)
 ALL_DTYPES = DTYPES if FLOAT16_RUNS else DTYPES[:-1]
 LOW_DTYPES = ALL_DTYPES[1:]
 
@@ -121,7 +125,8 @@ class Case:
     "A function under test and the properties the math guarantees for it."
     fn: Callable
     kwargs: dict = field(default_factory=dict)
-    args: str = 'st'                 # tensor arguments in order: s student (the gradient's), t teacher, y labels, w weak head
+    # tensor arguments in order: s student (the gradient's), t teacher, y labels, w weak head
+    args: str = 'st'
     nonneg: bool = True              # every output value >= 0
     zero: Callable | None = None     # (inputs, kwargs) -> student logits at which the output is 0 (with a 0 gradient)
     upper: Callable | None = None    # (N, C) -> an upper bound of every output value
@@ -182,7 +187,8 @@ CASES = [
     Case(uskd_loss, CODE, args='syw', invariant=('shift_s', 'shift_w'), ranks=True),
     Case(ttm_loss, dict(gamma=0.1), zero=gamma_teacher, invariant=ALL),
     Case(wttm_loss, dict(gamma=0.2), zero=gamma_teacher, invariant=ALL),
-    Case(pld_loss, args='sty', invariant=SHIFTS),           # ties in the teacher are broken by class index: no 'classes'
+    # ties in the teacher are broken by class index: no 'classes'
+    Case(pld_loss, args='sty', invariant=SHIFTS),
     Case(sinkhorn_loss, upper=lambda N, C: 2., invariant=ALL + ('student_batch',)),    # plan of mass 1 × L1 cost <= 2
     Case(sinkhorn_loss, CODE, upper=lambda N, C: 0.002 * N, invariant=ALL + ('student_batch',)),  # 0.001 × mass N × 2
     Case(binary_kl_loss, zero=same, invariant=('classes',), class_sum=True),
@@ -191,7 +197,8 @@ CASES = [
     Case(binary_kl_norm_loss, CODE, zero=same, invariant=('shift_st', 'classes'), finite_scale=1., class_sum=True),
     Case(ofa_loss, args='sty', invariant=ALL),
     Case(ofa_loss, CODE, args='sty', invariant=ALL, finite_scale=10.),
-    Case(logitclip_ce, args='sy', upper=lambda N, C: math.log(C) + 2., invariant=('classes',)),   # ‖z‖ <= 1: CE <= log C + 2
+    # ‖z‖ <= 1: CE <= log C + 2
+    Case(logitclip_ce, args='sy', upper=lambda N, C: math.log(C) + 2., invariant=('classes',)),
     Case(logitclip_ce, CODE, args='sy', upper=lambda N, C: math.log(C) + 2., invariant=('classes',)),
     Case(clip_logits, args='s', nonneg=False),
     Case(clip_logits, CODE, args='s', nonneg=False),
@@ -201,8 +208,10 @@ CASES = [
 
 # Real defects found by these tests, as (test, case id, dtype or None): reason. Each is a strict xfail, so fixing the
 # library makes the test pass and the xfail fail: then delete the entry.
-ZSCORE_GRAD = ("variant='code' keeps the authors' z-score literally: its Jacobian is (I - 1/C - zz^T/C)/(1e-7 + std), so at "
-               "a constant row (e.g. a zero-initialised head) the gradient is ~1e6-1e7 in float32 and overflows to ±inf in "
+ZSCORE_GRAD = ("variant='code' keeps the authors' z-score literally: its Jacobian is (I - 1/C - zz^T/C)/(1e-7 + std), "
+               "so at "
+               """a constant row (e.g. a zero-initialised head) the gradient is ~1e6-1e7 in float32 and overflows to
+               ±inf in """
                "a float16 input's gradient (the paper variant treats such rows as constant: z-score 0, no gradient)")
 KNOWN_FAILURES = {**{('test_finite_and_bounded', case, torch.float16): ZSCORE_GRAD
                      for case in ('zscore[variant=code]', 'lskd_loss[variant=code]')},
@@ -210,13 +219,15 @@ KNOWN_FAILURES = {**{('test_finite_and_bounded', case, torch.float16): ZSCORE_GR
                      for case in ('zscore[variant=code]', 'lskd_loss[variant=code]')}}
 
 def params(test: str, where=lambda c: True, dtypes=None):
-    "pytest params `case` (or `case, dtype` for each of `dtypes`) for `test`, a strict xfail for each KNOWN_FAILURES entry."
+    """pytest params `case` (or `case, dtype` for each of `dtypes`) for `test`, a strict xfail for each KNOWN_FAILURES
+    entry."""
     out = []
     for c in filter(where, CASES):
         for dt in (None,) if dtypes is None else dtypes:
             reason = KNOWN_FAILURES.get((test, c.id, dt))
             marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-            if dt == torch.float16 and not FLOAT16_RUNS: marks.append(pytest.mark.skip(reason='float16 ops do not run on this device'))
+            if dt == torch.float16 and not FLOAT16_RUNS:
+                marks.append(pytest.mark.skip(reason='float16 ops do not run on this device'))
             values, name = ((c,), c.id) if dt is None else ((c, dt), f"{c.id}-{str(dt).replace('torch.', '')}")
             out.append(pytest.param(*values, id=name, marks=marks))
     return out
@@ -237,7 +248,8 @@ def rounding(case: Case, *ds: dict) -> float:
     xs = [d[k] for d in ds for k in 'stw']
     largest = max(float(x.detach().abs().max()) for x in xs)
     C = xs[0].shape[-1]
-    return ULPS * torch.finfo(compute_dtype(*xs)).eps * (1 + largest + math.log(C)) * max(1., case.T) * (C if case.class_sum else 1)
+    per_class = C if case.class_sum else 1
+    return ULPS * torch.finfo(compute_dtype(*xs)).eps * (1 + largest + math.log(C)) * max(1., case.T) * per_class
 
 def run(case: Case, d: dict):
     "Call the case on `d` with a gradient on the student logits; return (output tensor, gradient or None, raw output)."
@@ -245,7 +257,8 @@ def run(case: Case, d: dict):
     raw = case({**d, 's': s})
     out = outputs(raw)
     if not case.grad: return out, None, raw
-    weights = torch.linspace(1., 2., out.numel(), dtype=out.dtype).view(out.shape)   # a generic direction for non-scalars
+    # a generic direction for non-scalars
+    weights = torch.linspace(1., 2., out.numel(), dtype=out.dtype).view(out.shape)
     (out * weights).sum().backward()
     return out.detach(), s.grad, raw
 
@@ -277,7 +290,8 @@ def check_pointwise(case: Case, d: dict):
     if case.nonneg: assert out.min() >= -tol, f"negative value {out.min().item():.6g} (tolerance {tol:.3g})"
     if case.upper:
         bound = case.upper(*d['s'].shape)
-        assert out.max() <= bound + tol, f"value {out.max().item():.6g} above the bound {bound:.6g} (tolerance {tol:.3g})"
+        assert out.max() <= bound + tol, \
+            f"value {out.max().item():.6g} above the bound {bound:.6g} (tolerance {tol:.3g})"
 
 # ---------------------------------------------------------------------------------------------------------------
 # The table is complete
@@ -290,7 +304,8 @@ def test_cases_cover_every_loss():
         module = importlib.import_module(f'kdnb.methods.{m.name}')
         required |= {n for n in module.__all__ if n.endswith('_loss') and callable(getattr(module, n))}
     covered = {c.fn.__name__ for c in CASES}
-    assert required <= covered, (f"functions without properties in CASES: {sorted(required - covered)}: add a `Case(...)` "
+    assert required <= covered, (f"functions without properties in CASES: {sorted(required - covered)}: add a "
+                                 f"`Case(...)` "
                                  "row stating what the math guarantees (the docs' 'Adding a method' page)")
 
 def test_cases_cover_both_variants():
@@ -329,14 +344,15 @@ def test_many_classes(case, dtype, draw):
 @special_rows(dtype=torch.float32)
 @given(draw=logits(), dtype=st.sampled_from(ALL_DTYPES))
 def test_zero_at_match(case, draw, dtype):
-    """Zero value, and (a minimum) zero gradient, where the student matches the teacher, any dtype (EXAMPLES examples)."""
+    "Zero value, and (a minimum) zero gradient, where the student matches the teacher, any dtype (EXAMPLES examples)."
     d = case.inputs(draw, dtype)
     d = {**d, 's': case.zero(d, case.kwargs)}
     out, grad, _ = run(case, d)
     tol = rounding(case, d)
     assert out.abs().max() <= tol, f"value {out.abs().max().item():.3g} at the match (tolerance {tol:.3g})"
     if case.standardized: tol *= 1 + 1 / min_row_std(d['s'])    # the z-score's Jacobian is ~1/std
-    if grad is not None: assert grad.abs().max() <= tol, f"gradient {grad.abs().max().item():.3g} at the match (tolerance {tol:.3g})"
+    if grad is not None:
+        assert grad.abs().max() <= tol, f"gradient {grad.abs().max().item():.3g} at the match (tolerance {tol:.3g})"
 
 @pytest.mark.parametrize('case', params('test_invariances', lambda c: c.invariant))
 @PROPERTY
@@ -351,7 +367,8 @@ def test_invariances(case, draw, seed):
     for name in case.invariant:
         d2 = INVARIANCES[name](d, g)
         a2, b = a, outputs(case(d2))
-        if case.standardized and a.shape == d['s'].shape:   # z-scores of constant rows: test_zscore_of_constant_row_is_zero
+        # z-scores of constant rows: test_zscore_of_constant_row_is_zero
+        if case.standardized and a.shape == d['s'].shape:
             a2, b = a[varying_rows(d['s'])], b[varying_rows(d['s'])]
         tol = rounding(case, d, d2) + 1e-9 * (float(a2.abs().max()) if a2.numel() else 0.)
         if case.standardized: tol += 10 * (case.T + d['s'].shape[-1]) * standardized_slack(d, d2)
@@ -364,7 +381,8 @@ def min_row_std(*xs: Tensor) -> float:
     return float(stds[stds > 0].min()) if (stds > 0).any() else math.inf
 
 def standardized_slack(*ds: dict) -> float:
-    "How far `std + 1e-7` and rounding can move a z-score, relative to 1: (1e-7 + ULPS ulps of the largest logit) / smallest row std."
+    """How far `std + 1e-7` and rounding can move a z-score, relative to 1: (1e-7 + ULPS ulps of the largest logit) /
+    smallest row std."""
     xs = [d[k] for d in ds for k in 'st']
     largest = max(float(x.abs().max()) for x in xs)
     return (1e-7 + ULPS * torch.finfo(torch.float64).eps * largest) / min_row_std(*xs)
@@ -379,10 +397,13 @@ def test_low_precision_matches_float64(case, draw, dtype):
     d = case.inputs(draw, dtype)
     d64 = {k: (v.double() if v.is_floating_point() else v) for k, v in d.items()}
     low, ref = outputs(case(d)).double(), outputs(case(d64))
-    if case.standardized and low.shape == d['s'].shape:  # z-scores of constant rows: see test_zscore_of_constant_row_is_zero
+    # z-scores of constant rows: see test_zscore_of_constant_row_is_zero
+    if case.standardized and low.shape == d['s'].shape:
         low, ref = low[varying_rows(d['s'])], ref[varying_rows(d['s'])]
     tol = rounding(case, d) + 1e-4 * (float(ref.abs().max()) if ref.numel() else 0.)
-    assert torch.allclose(low, ref, rtol=0, atol=tol), f"{brief(low)} vs float64 {brief(ref)}, max diff {(low - ref).abs().max().item():.3g} (tolerance {tol:.3g})"
+    diff = (low - ref).abs().max().item()
+    assert torch.allclose(low, ref, rtol=0, atol=tol), \
+        f"{brief(low)} vs float64 {brief(ref)}, max diff {diff:.3g} (tolerance {tol:.3g})"
 
 # ---------------------------------------------------------------------------------------------------------------
 # Properties of single methods
@@ -454,7 +475,7 @@ def test_clip_logits_caps_the_norm(d, tau, p, c):
 @PROPERTY
 @given(d=f64(), p=st.sampled_from([1., 2., math.inf]))
 def test_clip_logits_code_caps_the_norm(d, p):
-    """clip_logits (code, τ = 1): the norm is at most 1 and z is unchanged where its norm + 1e-7 <= 1 (EXAMPLES examples)."""
+    "clip_logits (code, τ = 1): the norm is at most 1, z unchanged where its norm + 1e-7 <= 1 (EXAMPLES examples)."
     z = d['s']
     out = clip_logits(z, 1., p, variant='code')
     assert (lp_norm(out, p) <= 1 + 1e-12).all()
@@ -475,7 +496,7 @@ def test_pld_at_least_weighted_ce(d, T):
 @PROPERTY
 @given(d=f64(logits(N=st.just(1))), T=st.sampled_from([1., 2., 4.]))
 def test_sinkhorn_single_sample_is_twice_tv(d, T):
-    """With one sample the plan is the number 1: sinkhorn_loss = 2·TV (paper) and 0.002·TV (code) (EXAMPLES examples)."""
+    "With one sample the plan is the number 1: sinkhorn_loss = 2·TV (paper), 0.002·TV (code) (EXAMPLES examples)."
     s, t = d['s'], d['t']
     tv = tv_dist(s, t, T=T)
     assert torch.allclose(sinkhorn_loss(s, t, T=T), 2 * tv, rtol=1e-9, atol=1e-12)

@@ -6,7 +6,8 @@ NBDEV_EXPORT = pathlib.Path(sys.executable).parent / 'nbdev_export'
 def py_files(d): return {p.relative_to(d) for p in d.rglob('*.py') if '__pycache__' not in p.parts}
 
 def test_export_in_sync(tmp_path):
-    for name in ('settings.ini', 'nbs'): (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, tmp_path / name)
+    for name in ('settings.ini', 'nbs'):
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, tmp_path / name)
     shutil.copytree(ROOT / 'kdnb', tmp_path / 'kdnb', ignore=shutil.ignore_patterns('__pycache__'))
     subprocess.run([str(NBDEV_EXPORT)], cwd=tmp_path, check=True, capture_output=True)
     fresh, committed = tmp_path / 'kdnb', ROOT / 'kdnb'
@@ -36,7 +37,8 @@ def test_notebooks_are_clean():
 def test_readme_matches_index():
     sys.path.insert(0, str(ROOT / 'tools'))
     from make_readme import render
-    assert (ROOT / 'README.md').read_text() == render(ROOT / 'nbs' / 'index.ipynb'), "README.md is stale: run `make readme`"
+    readme = render(ROOT / 'nbs' / 'index.ipynb')
+    assert (ROOT / 'README.md').read_text() == readme, "README.md is stale: run `make readme`"
 
 def test_training_notebooks_have_parameters():
     "An experiment notebook has a cell tagged `parameters`, so papermill can size it for CI or for a GPU."
@@ -45,7 +47,8 @@ def test_training_notebooks_have_parameters():
     for nb in sorted((ROOT / 'nbs').rglob('*.ipynb')):
         cells = json.loads(nb.read_text())['cells']
         src = ''.join(''.join(c['source']) for c in cells if c['cell_type'] == 'code')
-        trains = any(k in src for k in ('run_grid(', 'bench(cfg', 'compare('))     # experiments (unit tests also train tiny models)
+        # experiments (unit tests also train tiny models)
+        trains = any(k in src for k in ('run_grid(', 'bench(cfg', 'compare('))
         experiment = '## Experiment' in ''.join(''.join(c['source']) for c in cells if c['cell_type'] == 'markdown')
         if (trains or experiment) and nb.name != 'index.ipynb' and not pm.inspect_notebook(str(nb)):
             missing.append(nb.name)
@@ -59,7 +62,8 @@ def test_readme_lists_every_method():
     assert not missing, f"methods missing from README.md (run `make readme`): {missing}"
 
 def test_notebook_layout():
-    "Notebooks live in family folders (`kdnb.core.METHOD_FAMILIES`), named `<NN>_<name>.ipynb`; method notebooks after their module."
+    """Notebooks live in family folders (`kdnb.core.METHOD_FAMILIES`), named `<NN>_<name>.ipynb`; method notebooks
+    after their module."""
     from kdnb.core import METHOD_FAMILIES
     for nb in (ROOT / 'nbs').rglob('*.ipynb'):
         if nb.parent == ROOT / 'nbs':
@@ -78,4 +82,5 @@ def test_quarto_sidebar_in_sync():
     sys.path.insert(0, str(ROOT / 'tools'))
     from build_docs import notebooks, quarto_sidebar
     nbs = [p for p in notebooks() if p.stem != 'index']
-    assert (ROOT / 'nbs' / 'sidebar.yml').read_text() == quarto_sidebar(nbs), "nbs/sidebar.yml is stale: run `make docs`"
+    sidebar = quarto_sidebar(nbs)
+    assert (ROOT / 'nbs' / 'sidebar.yml').read_text() == sidebar, "nbs/sidebar.yml is stale: run `make docs`"

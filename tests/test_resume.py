@@ -6,11 +6,10 @@ learner built from *other* initial weights with the same `fit` call and `Checkpo
 bit-identical weights (student, connectors, auxiliary heads, temperature buffers), optimizer state and per-epoch
 table. A control shows the test can fail: resuming without the saved data-order state gives other weights.
 """
-import pathlib, random
+import random
 import pytest, torch
-from torch import nn
 from fastai.callback.core import Callback
-from fastai.callback.schedule import fit_one_cycle  # patches Learner
+from fastai.callback.schedule import fit_one_cycle  # noqa: F401 (patches Learner)
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
@@ -19,7 +18,7 @@ from kdnb.checkpoint import Checkpoint
 from kdnb.data import get_dls
 from kdnb.features import FeatureMSE, make_connector
 from kdnb.models import get_model
-import kdnb.methods.dts, kdnb.methods.dual_head  # register 'dts' and 'dhkd'
+import kdnb.methods.dts, kdnb.methods.dual_head  # noqa: F401 (register 'dts' and 'dhkd')
 
 EPOCHS, CRASH_EPOCH, CRASH_OFFSET = 3, 1, 3      # crash at the 4th batch of the second epoch
 
@@ -72,7 +71,8 @@ def test_resume_is_exact(case, tmp_path):
     with pytest.raises(RuntimeError, match='simulated crash'):
         fit(make_learner(tmp_path / 'resumed', case, init_seed=0, extra=[Crash(crash_at)]))
     assert (tmp_path / 'resumed' / 'models' / 'checkpoint.pt').exists()
-    resumed = fit(make_learner(tmp_path / 'resumed', case, init_seed=7))   # other initial weights: all must come from the file
+    # other initial weights: all must come from the file
+    resumed = fit(make_learner(tmp_path / 'resumed', case, init_seed=7))
     assert resumed.cbs.filter(lambda c: isinstance(c, Checkpoint))[0].resumed_from == CRASH_EPOCH
     assert len(resumed.recorder.values) == EPOCHS
     assert_same_run(full, resumed)

@@ -14,7 +14,7 @@ is kept valid so `nbdev_docs` works wherever Quarto exists. MathJax is served fr
 tests/_executed), so `make test` does not run every notebook twice.
 """
 from __future__ import annotations
-import argparse, ast, json, os, re, shutil, subprocess, sys, time
+import argparse, ast, json, re, shutil, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +48,8 @@ def execute(nb: Path, dst: Path, reuse: Path | None, metrics: Path):
     import papermill as pm
     declared = pm.inspect_notebook(str(nb))
     params = {k: v for k, v in dict(full=False, out=str(metrics)).items() if k in declared}
-    pm.execute_notebook(str(nb), str(dst), parameters=params, kernel_name='python3', cwd=str(nb.parent), progress_bar=False)
+    pm.execute_notebook(str(nb), str(dst), parameters=params, kernel_name='python3', cwd=str(nb.parent),
+                        progress_bar=False)
     return 'executed'
 
 # ---------------------------------------------------------------- nbdev-style processing
@@ -98,7 +99,8 @@ def process(nb_path: Path, dst: Path):
         tags = c.get('metadata', {}).get('tags', [])
         if 'injected-parameters' in tags: continue          # papermill's cell: the docs show the notebook's defaults
         code = '\n'.join(l for l in src.splitlines() if not DIRECTIVE.match(l)).strip('\n')
-        outputs = [o for o in c.get('outputs', []) if not (o.get('output_type') == 'stream' and o.get('name') == 'stderr')]
+        outputs = [o for o in c.get('outputs',
+                                    []) if not (o.get('output_type') == 'stream' and o.get('name') == 'stderr')]
         cells.append(dict(cell_type='code', execution_count=c.get('execution_count'), metadata={}, source=code,
                           outputs=outputs))
         if ('export' in d or 'exports' in d) and module:
