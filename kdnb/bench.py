@@ -206,12 +206,12 @@ def check_runs(runs: pd.DataFrame, min_acc: float = 0.3):
 def compare(methods: list[Method],   # the methods to compare (include `none` and `kd` as references)
             full: bool = False,      # FULL_SIZE instead of CI_SIZE
             out=None,                # folder for `<name>.json` (None: don't write)
-            name: str | None = None, # the JSON's name (the notebook's, e.g. '11_dkd')
+            name: str | None = None, # the JSON's name (the method module's, e.g. 'dkd')
             min_acc: float = 0.3,    # sanity floor for every student's top-1
             quiet: bool = False,
             **cfg_kwargs):           # overrides of the size or any other `BenchConfig` field
     "Run a method notebook's experiment; returns (runs, leaderboard, teacher accuracy)."
-    if out is not None and not name: raise ValueError("give `name` (e.g. the notebook's, '11_dkd') when `out` is set")
+    if out is not None and not name: raise ValueError("give `name` (e.g. the method module's, 'dkd') when `out` is set")
     cfg = BenchConfig(**{**(FULL_SIZE if full else CI_SIZE), **cfg_kwargs})
     runs, teacher_acc, _ = run_grid(methods, cfg, quiet=quiet)
     lb = leaderboard(runs, teacher_acc)

@@ -3,7 +3,7 @@
 Each case starts two Python processes at the same moment on an empty cache directory. The lock serialises them:
 exactly one builds, the other waits and then loads the finished file (verified by checksum), both end with
 identical contents, and no temporary or partial file is left. (Corrupted, truncated, tampered and other-recipe
-files are tested in nbs/06_teachers.ipynb; a file is always read with `weights_only=True`.)
+files are tested in nbs/foundation/07_teachers.ipynb; a file is always read with `weights_only=True`.)
 """
 import json, os, subprocess, sys, pathlib
 

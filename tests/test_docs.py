@@ -90,12 +90,12 @@ def test_every_page_in_a_browser(site, browser):
     for page in pages():
         tab, problems, counts = check_page(browser, site, page)
         seen[page] = counts
-        if page in ('index.html', '11_dkd.html'):
-            tab.screenshot(path=str(ARTIFACTS / f"{page.replace('.html', '')}.png"), full_page=False)
+        if page in ('index.html', 'logit/02_dkd.html'):
+            tab.screenshot(path=str(ARTIFACTS / f"{page.replace('.html', '').replace('/', '_')}.png"), full_page=False)
         tab.close()
         if problems: failures[page] = problems
     assert not failures, '\n'.join(f'{p}: {x}' for p, xs in failures.items() for x in xs)
-    assert seen['index.html']['links'] >= len(list((ROOT / 'nbs').glob('[0-9]*.ipynb'))), seen['index.html']
+    assert seen['index.html']['links'] >= len(list((ROOT / 'nbs').glob('*/[0-9]*.ipynb'))), seen['index.html']
     assert sum(c['math'] for c in seen.values()) > 50, 'expected typeset math on the method pages'
-    assert seen['leaderboard.html']['images'] >= 1 and seen['10_hinton_kd.html']['images'] >= 1
+    assert seen['leaderboard.html']['images'] >= 1 and seen['logit/01_kd.html']['images'] >= 1
     assert (ARTIFACTS / 'index.png').stat().st_size > 10_000

@@ -1,6 +1,6 @@
 """Clear errors (issue 5): a table of bad inputs for the core and every method family.
 
-The table `BAD` tries 636 bad inputs. Each row calls kdnb with one bad argument and asserts the exception type and a
+The table `BAD` tries 642 bad inputs. Each row calls kdnb with one bad argument and asserts the exception type and a
 piece of the message that names the offending argument (e.g. "`T`"). The row's name starts with its family: a kdnb
 module (`core`, `checks`, `checkpoint`, `performance`, `divergences`, `features`, `teachers`, `data`, `bench`) or a
 registered method name (`kd`, `dkd`, ...); `test_every_method_has_rows` fails when a registered method has no rows.
@@ -862,14 +862,29 @@ LS_ROWS = (label_rows('ls_kd', 'ls_loss', ls)
               Bad('ls_kd: template_projection weight of wrong width',
                   lambda: template_projection(torch.randn(6, 3), torch.randn(5, 4), torch.randn(5), (0, 1, 2)),
                   ValueError, '`weight` must have shape (C, 3)'),
+              Bad('ls_kd: template_projection bias of wrong length',
+                  lambda: template_projection(torch.randn(6, 3), torch.randn(5, 3), torch.randn(3), (0, 1, 2)),
+                  ValueError, '`bias` must have shape (5,)'),
+              Bad('ls_kd: template_projection class twice',
+                  lambda: template_projection(torch.randn(6, 3), torch.randn(5, 3), torch.randn(5), (0, 0, 2)),
+                  ValueError, '`classes` must be distinct'),
+              Bad('ls_kd: template_projection integer features',
+                  lambda: template_projection(torch.ones(6, 3, dtype=torch.long), torch.randn(5, 3), torch.randn(5),
+                                              (0, 1, 2)), TypeError, '`h` must be a floating point'),
+              Bad('ls_kd: template_projection dependent templates',
+                  lambda: template_projection(torch.randn(6, 3), torch.tensor([[1., 0, 0], [2., 0, 0], [0, 1., 0]]),
+                                              torch.tensor([1., 2., 0.]), (0, 1, 2)), ValueError, 'linearly dependent'),
+              Bad('ls_kd: diffusion_index float labels', lambda: diffusion_index(torch.randn(4, 3), Y.float(), 0, 1),
+                  TypeError, '`y` must be an integer tensor'),
+              Bad('ls_kd: diffusion_index same centroid',
+                  lambda: diffusion_index(torch.ones(4, 3), torch.tensor([0, 0, 1, 1]), 0, 1),
+                  ValueError, 'same centroid'),
               Bad('ls_kd: diffusion_index same class twice', lambda: diffusion_index(torch.randn(4, 3), Y, 1, 1),
-                  ValueError,
-                  '`a` and `b` must be different classes'),
+                  ValueError, '`a` and `b` must be different classes'),
               Bad('ls_kd: diffusion_index absent class', lambda: diffusion_index(torch.randn(4, 3), Y, 0, 3),
                   ValueError, 'class 3 has no samples'),
               Bad('ls_kd: penultimate_features unknown head', lambda: penultimate_features(tiny_net(), [], head='fc'),
-                  ValueError,
-                  "no layer 'fc' in the model"),
+                  ValueError, "no layer 'fc' in the model"),
               Bad('ls_kd: class_triplet two classes', lambda: class_triplet(S, torch.tensor([0, 1, 0, 1])), ValueError,
                   'need samples of at least 3 classes')])
 
