@@ -9,6 +9,13 @@ def kdnb_cache():
     os.environ.setdefault('KDNB_CACHE', str(ROOT / '.kdnb-cache'))
     return pathlib.Path(os.environ['KDNB_CACHE'])
 
+@pytest.fixture(scope='session')
+def shared_teachers(kdnb_cache):
+    """The teachers most notebooks distil (the bench's default on MNIST-5k, the 8×8 digits one of the "use it" cells),
+    trained once before the notebooks run, so a notebook's time is its own work and not the first teacher's training."""
+    from kdnb.teachers import get_teacher
+    return [get_teacher('cnn-t', 'mnist', epochs=5), get_teacher('cnn-t', 'digits', epochs=3)]
+
 def pytest_collection_modifyitems(items):
     "The docs test builds the site from the notebooks that test_notebooks.py executed, so it runs last."
     items.sort(key=lambda item: item.module.__name__.endswith('test_docs'))

@@ -32,7 +32,7 @@ def run_notebook(nb: pathlib.Path, executed: pathlib.Path, params: dict):
                     f"--- executed copy kept at {executed}", pytrace=False)
 
 @pytest.mark.parametrize('nb', NBS, ids=[rel(p) for p in NBS])
-def test_notebook(nb, tmp_path):
+def test_notebook(nb, tmp_path, shared_teachers):
     declared = pm.inspect_notebook(str(nb))
     params = {k: v for k, v in dict(full=FULL, out=str(tmp_path / 'out')).items() if k in declared}
     run_notebook(nb, EXECUTED / f'{rel(nb)}.ipynb', params)
