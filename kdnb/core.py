@@ -4,7 +4,7 @@
 
 # %% ../nbs/foundation/00_core.ipynb #1d06a8d4
 from __future__ import annotations
-import math
+import math, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -19,8 +19,9 @@ from .checks import check_weight
 
 # %% auto #0
 __all__ = ['METHOD_FAMILIES', 'METHODS', 'KDBatch', 'DistillTerm', 'TeacherEnsemble', 'CachedTeacher', 'TermMetric',
-           'DistillStudent', 'has_state', 'unwrap_model', 'in_validation_context', 'split_sample_idx', 'SampleIndex',
-           'term_weights', 'resolve_ce_weight', 'Distill', 'companion_callbacks', 'Method', 'register_method']
+           'DistillStudent', 'has_state', 'unwrap_model', 'in_validation_context', 'plain', 'split_sample_idx',
+           'SampleIndex', 'term_weights', 'resolve_ce_weight', 'Distill', 'companion_callbacks', 'Method',
+           'register_method']
 
 # %% ../nbs/foundation/00_core.ipynb #4daea12b
 @dataclass
@@ -120,14 +121,23 @@ def in_validation_context(learn) -> bool:
     return lock is not None and lock.locked()
 
 # %% ../nbs/foundation/00_core.ipynb #19ec3bd4
+def plain(xs: tuple) -> tuple:
+    "The tensors of `xs` without fastai's tensor subclasses (`TensorImage`, `TensorCategory`, ...)."
+    return tuple(o.as_subclass(Tensor) if isinstance(o, Tensor) and type(o) is not Tensor else o for o in xs)
+
 def split_sample_idx(learn: Learner):
-    "Move the sample indices from the end of `learn.yb` to `learn.sample_idx` (when the data carries them)."
+    """Move the sample indices from the end of `learn.yb` to `learn.sample_idx` (when the data carries them), and
+    hand the model and the losses plain tensors."""
     if getattr(learn.dls, 'with_idx', False) and len(learn.yb) == 2:
         learn.sample_idx, learn.yb = learn.yb[1], learn.yb[:1]
     elif not getattr(learn.dls, 'with_idx', False): learn.sample_idx = None
+    # fastai's subclasses route every operation through Python (`__torch_function__`): a slower forward and loss, and
+    # torch refuses some functions on two different subclasses (a `TensorImage` prediction, a `TensorCategory` target).
+    # Decoding for `show_results`, `predict` and `ClassificationInterpretation` gives the types back from the data.
+    learn.xb, learn.yb = plain(learn.xb), plain(learn.yb)
 
 class SampleIndex(Callback):
-    "Take sample indices off the batch into `learn.sample_idx` (for data built with `with_idx=True`)."
+    "Take sample indices off the batch into `learn.sample_idx` (data built with `with_idx=True`); plain tensors in."
     order = -20
     def before_batch(self): split_sample_idx(self.learn)
 
@@ -154,7 +164,7 @@ class Distill(Callback):
     # before GradientAccumulation (which rescales loss_grad) and MixedPrecision's after_loss
     order = MixedPrecision.order - 5
     def __init__(self,
-                 # nn.Module, list of modules (ensemble), CachedTeacher, or None (teacher-free terms)
+                 # nn.Module or fastai Learner, a list of them (ensemble), CachedTeacher, or None (no teacher)
                  teacher,
                  *terms: DistillTerm,     # the distillation terms
                  # weight of the learner's own loss_func (None: the terms' `ce_weight`, else 1)
@@ -172,7 +182,9 @@ class Distill(Callback):
         names = [t.name for t in terms]
         if len(set(names)) != len(names): raise ValueError(f"term names must be unique, got {names}")
         self.weights, self.ce_weight = term_weights(terms, weights), resolve_ce_weight(terms, ce_weight)
-        if isinstance(teacher, (list, tuple)): teacher = TeacherEnsemble(teacher)
+        if isinstance(teacher, Learner): teacher = teacher.model   # a fastai Learner as the teacher: its model
+        if isinstance(teacher, (list, tuple)):
+            teacher = TeacherEnsemble([t.model if isinstance(t, Learner) else t for t in teacher])
         if teacher is None and any(t.needs_teacher for t in terms):
             raise ValueError(f"teacher is None but term(s) {[t.name for t in terms if t.needs_teacher]} need a teacher")
         if not (teacher is None or isinstance(teacher, (nn.Module, CachedTeacher))):
@@ -224,6 +236,7 @@ def before_fit(self: Distill):   # fastai also calls this in `get_preds`/`valida
     self.learn.model.to(device)
     if isinstance(self.teacher, nn.Module): self.teacher.to(device).eval()
     if isinstance(self.teacher, CachedTeacher): self.teacher.check_dls(self.dls)
+    if self.teacher is None and any(t.needs_teacher for t in self.terms): self._without_teacher()
     if self.compile: self._compile()
     self.run_valid_teacher = (self.valid_teacher if self.valid_teacher is not None
                               else any(getattr(m, 'needs_teacher', False) for m in self.learn.metrics))
@@ -233,6 +246,15 @@ def before_fit(self: Distill):   # fastai also calls this in `get_preds`/`valida
         term.teardown()       # hooks left over by a fit that died with an exception (fastai skips after_fit)
         term.setup(self)
     self.learn.metrics = [m for m in self.learn.metrics if not isinstance(m, TermMetric)] + self.metrics_
+
+@patch
+def _without_teacher(self: Distill):
+    "An exported student (`learn.export()` leaves the teacher out): it predicts; metrics that need a teacher go."
+    gone = [m for m in self.learn.metrics if getattr(m, 'needs_teacher', False)]
+    if gone:
+        self.learn.metrics = [m for m in self.learn.metrics if not getattr(m, 'needs_teacher', False)]
+        warnings.warn(f"kdnb: this learner has no teacher (an exported student); left out the metrics that need one: "
+                      f"{[getattr(m, 'name', type(m).__name__) for m in gone]}")
 
 @patch
 def _compile(self: Distill):

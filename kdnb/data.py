@@ -8,14 +8,16 @@ import functools, hashlib, numbers, random
 import torch
 from torch import Tensor
 from fastai.data.core import Datasets, DataLoaders
+from fastai.data.transforms import Category, CategoryMap
 from fastai.vision.augment import RandTransform
-from fastai.torch_core import default_device
+from fastai.vision.core import TensorImageBW
+from fastai.torch_core import default_device, TensorCategory
 from .checks import check_count
-from fasttransform import Transform
+from fasttransform import Transform, ItemTransform
 
 # %% auto #0
-__all__ = ['DATASETS', 'load_arrays', 'ArrayItem', 'arrays_dls', 'synth_dls', 'split_idx', 'check_noise', 'noisy_labels',
-           'RandomShift', 'Normalized', 'get_dls', 'has_random_tfms']
+__all__ = ['DATASETS', 'load_arrays', 'ArrayItem', 'LabelItem', 'TypedBatch', 'SampleIdx', 'IndexItem', 'arrays_dls', 'synth_dls',
+           'split_idx', 'check_noise', 'noisy_labels', 'RandomShift', 'Normalized', 'get_dls', 'has_random_tfms']
 
 # %% ../nbs/foundation/04_data.ipynb #ec8f585b
 DATASETS = ('mnist', 'digits')   # the datasets kdnb ships offline
@@ -43,21 +45,52 @@ def load_arrays(dataset: str = 'mnist'):
 # %% ../nbs/foundation/04_data.ipynb #b364a5f0
 class ArrayItem(Transform):
     "Item `i` of an array-like (for `Datasets` whose items are sample indices); tensors pass through unchanged."
+    input_types = (int, Tensor)   # what `test_dl`/`predict` may get: an index, or the item itself
     def __init__(self, data, dtype=None): self.data, self.dtype = data, dtype
     def encodes(self, i: int):
         o = self.data[i]
         return o if self.dtype is None else torch.as_tensor(o, dtype=self.dtype)
 
+class LabelItem(ArrayItem):
+    "Label `i` (an int64 tensor), decoded to its class name in `vocab` (what `show_batch` and `predict` show)."
+    def __init__(self, labels, vocab):
+        super().__init__(labels, torch.long)
+        self.vocab = CategoryMap(list(vocab), sort=False)   # what fastai's own `Categorize` holds
+    def decodes(self, o): return Category(self.vocab[int(o)])
+
+class TypedBatch(ItemTransform):
+    """Decoding a batch gives it fastai's types (`x_type` for the inputs, `TensorCategory` for the labels), so
+    `show_batch`, `show_results` and `ClassificationInterpretation` pick their vision versions. Items and training
+    batches stay plain tensors: typing every item cost a fifth of an epoch (`benchmarks/typed_data.py`)."""
+    order = 100
+    def __init__(self, x_type=None): self.x_type = x_type
+    def decodes(self, b):
+        if not isinstance(b, (tuple, list)) or len(b) < 2: return b   # (an ItemTransform gets the batch as a list)
+        x, y = b[0], b[1]
+        x = x.as_subclass(self.x_type) if self.x_type is not None and isinstance(x, Tensor) else x
+        y = y.as_subclass(TensorCategory) if isinstance(y, Tensor) and not y.is_floating_point() else y
+        return type(b)((x, y, *b[2:]))
+
+class SampleIdx(int):
+    "A decoded sample index: it shows nothing, so `show_batch` and `show_results` skip it."
+    def show(self, ctx=None, **kwargs): return ctx
+
+class IndexItem(Transform):
+    """The sample's index in the full arrays, as it is (a plain int, a plain tensor in a batch, so it can index
+    anything); decoded to a `SampleIdx`."""
+    def decodes(self, o): return SampleIdx(int(o))
+
 def arrays_dls(xs: Tensor, ys: Tensor, train_idx, valid_idx, bs=64, with_idx=False, seed=0, device=None,
-               x_tfm=None, **kwargs) -> DataLoaders:
+               x_tfm=None, vocab=None, x_type=None, **kwargs) -> DataLoaders:
     "Fastai `DataLoaders` over in-memory arrays; items are sample indices, so batches can carry them."
-    tfms = [[x_tfm or ArrayItem(xs)], [ArrayItem(ys, dtype=torch.long)]]
-    if with_idx: tfms.append([])
+    vocab = [str(c) for c in range(int(ys.max()) + 1)] if vocab is None else list(vocab)
+    tfms = [[x_tfm or ArrayItem(xs)], [LabelItem(ys, vocab)]] + ([[IndexItem()]] if with_idx else [])
     dsets = Datasets(range(len(xs)), tfms=tfms, splits=(list(train_idx), list(valid_idx)), n_inp=1)
     kwargs.setdefault('num_workers', 0)   # in-memory tensors: worker processes cost more than they save
+    kwargs['after_batch'] = [*kwargs.get('after_batch', []), TypedBatch(x_type)]
     dls = dsets.dataloaders(bs=bs, device=device, **kwargs)
     for i, dl in enumerate(dls.loaders): dl.rng = random.Random(seed * 1000 + i)   # seeded shuffling
-    dls.with_idx = with_idx
+    dls.with_idx, dls.c = with_idx, len(vocab)
     return dls
 
 # %% ../nbs/foundation/04_data.ipynb #30a07b43
@@ -129,10 +162,12 @@ class RandomShift(RandTransform):
 
 # %% ../nbs/foundation/04_data.ipynb #1c4627d2
 class Normalized(ArrayItem):
-    "Sample `i` normalised with `mean`/`std`; a raw (N)CHW float image passes through the same normalisation."
+    """Image `i` normalised with `mean`/`std`; a raw (C, H, W) image, as `load_arrays` gives it and `learn.predict`
+    may get it, is normalised the same way. Decoding undoes it and gives a `TensorImageBW`, which shows itself."""
     def __init__(self, data, mean, std): super().__init__(data); self.mean, self.std = float(mean), float(std)
     def encodes(self, i: int): return (self.data[i] - self.mean) / self.std
     def encodes(self, x: Tensor): return (x.float() - self.mean) / self.std   # noqa: F811 (dispatch on the type)
+    def decodes(self, x): return TensorImageBW(x * self.std + self.mean)
 
 def get_dls(dataset: str = 'mnist',     # 'mnist' (MNIST-5k, 28x28) or 'digits' (sklearn, 8x8)
             n_train: int | None = None,   # class-balanced subset of the training part (None: all of it)
@@ -151,8 +186,9 @@ def get_dls(dataset: str = 'mnist',     # 'mnist' (MNIST-5k, 28x28) or 'digits' 
     y = noisy_labels(y, train, noise, n_classes=int(y.max()) + 1, seed=split_seed)
     mean, std = x[train].mean(), x[train].std()
     dls = arrays_dls(x, y, train, valid, bs=bs, with_idx=with_idx, seed=seed, device=device or default_device(),
-                     x_tfm=Normalized(x, mean, std), **(dict(after_batch=[RandomShift(2)]) if augment else {}))
-    dls.c, dls.n_inp = int(y.max()) + 1, 1
+                     x_tfm=Normalized(x, mean, std), vocab=[str(c) for c in range(10)], x_type=TensorImageBW,
+                     **(dict(after_batch=[RandomShift(2)]) if augment else {}))
+    dls.n_inp = 1
     meta = dict(dataset=dataset, n_train=len(train), n_valid=len(valid), noise=noise, valid_pct=valid_pct,
                 split_seed=split_seed, augment=augment)
     ident = {k: v for k, v in meta.items() if k != 'augment'}   # the samples and labels, not the transforms

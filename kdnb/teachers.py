@@ -13,7 +13,7 @@ from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.callback.schedule import fit_one_cycle  # noqa: F401 (patches Learner)
 from fastai.torch_core import set_seed, default_device
-from .core import CachedTeacher
+from .core import CachedTeacher, SampleIndex
 from .checks import check_count
 from .checkpoint import state_checksum, atomic_save, file_lock
 from .data import get_dls, has_random_tfms
@@ -33,7 +33,8 @@ def train_learner(model: nn.Module, dls, epochs: int = 5, lr: float = 1e-2, cbs=
         raise ValueError(f"`label_smoothing` must be a number in [0, 1), got {label_smoothing!r}")
     set_seed(seed, reproducible=True)
     loss_func = CrossEntropyLossFlat(label_smoothing=label_smoothing) if label_smoothing else CrossEntropyLossFlat()
-    learn = Learner(dls, model, loss_func=loss_func, metrics=list(metrics), cbs=list(cbs), wd=wd, path=path)
+    cbs = list(cbs) + ([] if any(isinstance(c, SampleIndex) for c in cbs) else [SampleIndex()])   # plain tensors in
+    learn = Learner(dls, model, loss_func=loss_func, metrics=list(metrics), cbs=cbs, wd=wd, path=path)
     ctx = [learn.no_bar(), learn.no_logging()] if quiet else []
     with contextlib.ExitStack() as stack:
         for c in ctx: stack.enter_context(c)
