@@ -122,8 +122,7 @@ def child(a):
     alone = RECORD['teacher']
     prof = {lib: profile_run(peers.run, lib, job, min(a.steps, 12)) for lib in LIBS}
     return dict(malloc=_common.MALLOC, machine=machine_line('cpu'), desc=job.desc, prof=prof,
-                median={lib: {k: median(v) for k, v in d.items()} for lib,
-                        d in {**res, 'teacher alone': alone}.items()},
+                median={lib: {k: median(v) for k, v in d.items()} for lib, d in {**res, 'teacher alone': alone}.items()},
                 raw=res)
 
 

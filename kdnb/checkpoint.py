@@ -117,8 +117,8 @@ class Checkpoint(Callback):
         return _plain(dict(
             epoch=self.epoch, n_epoch=self.n_epoch, shapes=_tensor_shapes(unwrap_model(self.learn.model)),
             model=unwrap_model(self.learn.model).state_dict(), opt=_plain(self.learn.opt.state_dict()),
-            rng=_rng_state(), dl_rng={k: _base_dl(dl).rng.getstate() for k,
-                                      dl in zip(('train', 'valid'), self.dls.loaders[:2])},
+            rng=_rng_state(),
+            dl_rng={k: _base_dl(dl).rng.getstate() for k, dl in zip(('train', 'valid'), self.dls.loaders[:2])},
             recorder=dict(values=[list(v) for v in rec.values], losses=[float(v) for v in rec.losses],
                           lrs=[float(v) for v in rec.lrs], iters=list(rec.iters),
                           smooth=(rec.smooth_loss.count, rec.smooth_loss.val.detach().cpu())),

@@ -219,8 +219,7 @@ class TeacherCache(CachedTeacher):
 
     def save(self, path):
         "Write the cache atomically, with a checksum of its tensors."
-        state = {n: v for n,
-                 v in dict(index=self.index, logits=self.logits, values=self.values,
+        state = {n: v for n, v in dict(index=self.index, logits=self.logits, values=self.values,
                            classes=self.classes).items() if v is not None}
         atomic_save(dict(state=state, checksum=state_checksum(state), meta=self.meta, n_classes=self.n_classes),
                     Path(path))

@@ -59,8 +59,8 @@ def special_rows(C: int = 5, **others):
     the teacher."""
     # the teacher's: (normal, ties), (constant, huge), (ties, extreme), ...
     kinds = ROW_KINDS[2:] + ROW_KINDS[:2]
-    draws = [Logits(seed=i, N=2, C=C, scale=1., s_kind=k, t_kind=kinds[i], labels='teacher_top') for i,
-             k in enumerate(ROW_KINDS)]
+    draws = [Logits(seed=i, N=2, C=C, scale=1., s_kind=k, t_kind=kinds[i], labels='teacher_top')
+             for i, k in enumerate(ROW_KINDS)]
     def decorate(test):
         for d in reversed(draws): test = example(draw=d, **others)(test)
         return test
