@@ -128,13 +128,13 @@ def plain(xs: tuple) -> tuple:
 def split_sample_idx(learn: Learner):
     """Move the sample indices from the end of `learn.yb` to `learn.sample_idx` (when the data carries them), and
     hand the model and the losses plain tensors."""
-    if getattr(learn.dls, 'with_idx', False) and len(learn.yb) == 2:
-        learn.sample_idx, learn.yb = learn.yb[1], learn.yb[:1]
-    elif not getattr(learn.dls, 'with_idx', False): learn.sample_idx = None
     # fastai's subclasses route every operation through Python (`__torch_function__`): a slower forward and loss, and
     # torch refuses some functions on two different subclasses (a `TensorImage` prediction, a `TensorCategory` target).
     # Decoding for `show_results`, `predict` and `ClassificationInterpretation` gives the types back from the data.
     learn.xb, learn.yb = plain(learn.xb), plain(learn.yb)
+    if getattr(learn.dls, 'with_idx', False) and len(learn.yb) == 2:
+        learn.sample_idx, learn.yb = learn.yb[1], learn.yb[:1]
+    elif not getattr(learn.dls, 'with_idx', False): learn.sample_idx = None
 
 class SampleIndex(Callback):
     "Take sample indices off the batch into `learn.sample_idx` (data built with `with_idx=True`); plain tensors in."
@@ -292,9 +292,8 @@ def _teacher_forward(self: Distill) -> Tensor:
         if idx is None:
             raise ValueError("a CachedTeacher needs sample indices: build the data with "
                              "`kdnb.data.get_dls(..., with_idx=True)` (batches (x, y, idx))")
-        return self.teacher.lookup(idx.as_subclass(Tensor), device=self.pred.device)   # plain: no __torch_function__
-    xb = [x.as_subclass(Tensor) if isinstance(x, Tensor) else x for x in self.xb]   # skip fastai's __torch_function__
-    with torch.no_grad(): return self.teacher(*xb)
+        return self.teacher.lookup(idx, device=self.pred.device)
+    with torch.no_grad(): return self.teacher(*self.xb)   # plain tensors since `before_batch` (`split_sample_idx`)
 
 @patch
 def after_pred(self: Distill):
