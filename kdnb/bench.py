@@ -4,26 +4,29 @@
 
 # %% ../nbs/foundation/09_bench.ipynb #3f2ab00a
 from __future__ import annotations
-import argparse, importlib, json, math, pkgutil, platform, sys, time
+import argparse, importlib, json, math, os, pkgutil, platform, subprocess, sys, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import torch
 import pandas as pd
 from fastai.torch_core import default_device
 from fastprogress.fastprogress import progress_bar
+from fastai.callback.core import Callback, CancelValidException
 import kdnb
-from .data import DATASETS, get_dls, check_noise
+from .data import DATASETS, get_dls, check_noise, eval_dl, img_size
 from .models import PRESETS, FAMILIES, get_model, param_count
-from .teachers import get_teacher, train_learner, predict_logits
+from .teachers import get_teacher, train_learner, predict_logits, RECIPE_VERSION
 from .metrics import evaluate, gap_closed
 from .core import Method, METHODS, register_method, SampleIndex
 from .checks import check_positive, check_count
+from .checkpoint import state_checksum
 from .performance import tune_malloc
 
 # %% auto #0
-__all__ = ['CI_SIZE', 'FULL_SIZE', 'QUICK', 'load_methods', 'get_methods', 'BenchConfig', 'run_one', 'leaderboard',
-           'format_leaderboard', 'plot_leaderboard', 'run_grid', 'write_metrics', 'bench', 'check_runs', 'compare',
-           'plot_comparison', 'parse_args', 'main']
+__all__ = ['CI_SIZE', 'FULL_SIZE', 'QUICK', 'load_methods', 'get_methods', 'BenchConfig', 'SkipValidation', 'run_one',
+           'git_commit', 'machine', 'provenance', 'paired_diff', 'leaderboard', 'pm', 'diff_cell', 'format_leaderboard',
+           'plot_leaderboard', 'run_grid', 'write_metrics', 'bench', 'check_runs', 'compare', 'plot_comparison',
+           'parse_args', 'main']
 
 # %% ../nbs/foundation/09_bench.ipynb #ec3339ac
 register_method('none', lambda teacher, student, dls: [], family='baseline', usage='(no Distill: the student alone)',
@@ -80,40 +83,106 @@ class BenchConfig:
         for i, s in enumerate(self.seeds): check_count(s, f'seeds[{i}]', low=0)
         check_positive(self.lr, 'lr')
 
-def run_one(method: Method, teacher, cfg: BenchConfig, seed: int, t_valid: torch.Tensor) -> dict:
-    "Train one student with `method` and `seed`; return its validation metrics and time per epoch."
+class SkipValidation(Callback):
+    "Skip fastai's validation after each epoch: the bench tunes nothing, and evaluates once, after training."
+    order = -10
+    def before_validate(self): raise CancelValidException
+
+def run_one(method: Method, teacher, cfg: BenchConfig, seed: int, t_eval: torch.Tensor) -> dict:
+    """Train one student with `method` and `seed`; return its metrics on the held-out split (`eval_dl`: the official
+    test split when the dataset has one) and its time per epoch."""
     dev = cfg.device or default_device()
     dls = get_dls(cfg.dataset, n_train=cfg.n_train, noise=cfg.noise, bs=cfg.bs, with_idx=True, seed=seed, device=dev)
     torch.manual_seed(seed)
-    student = get_model(cfg.student, img_size=28 if cfg.dataset == 'mnist' else 8)
+    student = get_model(cfg.student, img_size=img_size(cfg.dataset))
     cbs = method.make(teacher, student, dls)
     if not any(type(c).__name__ == 'Distill' for c in cbs): cbs = [SampleIndex(), *cbs]
     t0 = time.perf_counter()
-    learn = train_learner(student, dls, epochs=cfg.epochs, lr=cfg.lr, cbs=cbs, seed=seed)
+    learn = train_learner(student, dls, epochs=cfg.epochs, lr=cfg.lr, cbs=[*cbs, SkipValidation()], seed=seed)
     secs = (time.perf_counter() - t0) / cfg.epochs
-    s, y = predict_logits(learn.model, dls.valid)
+    s, y = predict_logits(learn.model, eval_dl(dls))
     losses = [v[0] for v in learn.recorder.values]
-    return dict(method=method.name, seed=seed, **evaluate(s, y, t_valid), sec_per_epoch=secs,
+    return dict(method=method.name, seed=seed, **evaluate(s, y, t_eval), sec_per_epoch=secs,
                 final_train_loss=float(losses[-1]) if losses else float('nan'))
 
+# %% ../nbs/foundation/09_bench.ipynb #adc2b950
+def git_commit(path=None) -> dict:
+    "The git commit of the repository holding kdnb (and whether its tracked files differ from it), if there is one."
+    root = Path(path or Path(kdnb.__file__).resolve().parents[1])
+    def git(*args):
+        r = subprocess.run(['git', '-C', str(root), *args], capture_output=True, text=True, timeout=30)
+        return r.stdout.strip() if r.returncode == 0 else None
+    try: commit = git('rev-parse', 'HEAD') if (root / '.git').exists() else None
+    except (OSError, subprocess.SubprocessError): commit = None
+    if commit is None: return dict(commit=None, dirty=None)
+    return dict(commit=commit, dirty=bool(git('status', '--porcelain', '--untracked-files=no', '--', 'kdnb', 'nbs')))
+
+def machine() -> dict:
+    "What the numbers were measured on."
+    dev = default_device()
+    return dict(device=str(dev), cpu=platform.processor() or platform.machine(), cores=os.cpu_count(),
+                threads=torch.get_num_threads(), torch=torch.__version__, python=platform.python_version(),
+                gpu=torch.cuda.get_device_name(dev) if dev.type == 'cuda' else None)
+
+def provenance(teacher=None, dls=None, cfg=None) -> dict:
+    """Where a results file's numbers come from: code version, teacher recipe and checksum, data, settings, machine,
+    date."""
+    res = dict(kdnb=kdnb.__version__, **git_commit(), recipe_version=RECIPE_VERSION, machine=machine(),
+               date=time.strftime('%Y-%m-%d %H:%M:%S'))
+    if teacher is not None:
+        info = getattr(teacher, 'kdnb_info', {})
+        res['teacher'] = dict(recipe=info.get('recipe'), checksum=state_checksum(teacher.state_dict()),
+                              params=param_count(teacher))
+    if dls is not None: res['data'] = dict(getattr(dls, 'meta', {}), fingerprint=getattr(dls, 'fingerprint', None))
+    if cfg is not None: res['settings'] = asdict(cfg)
+    return res
+
 # %% ../nbs/foundation/09_bench.ipynb #36228e9e
+def paired_diff(runs: pd.DataFrame, method: str, ref: str, col: str = 'acc') -> dict:
+    """Mean and standard error over seeds of `method`'s `col` minus `ref`'s, paired by seed (only seeds both ran);
+    `beyond_noise` when |mean| > 2 standard errors (never with fewer than two seeds)."""
+    a, b = (runs[runs.method == m].set_index('seed')[col] for m in (method, ref))
+    d = (a - b).dropna()
+    n = len(d)
+    se = float(d.std(ddof=1) / math.sqrt(n)) if n >= 2 else float('nan')
+    mean = float(d.mean()) if n else float('nan')
+    return dict(mean=mean, se=se, n=n, beyond_noise=bool(n >= 2 and abs(mean) > 2 * se))
+
 def leaderboard(runs: pd.DataFrame, teacher_acc: float) -> pd.DataFrame:
-    "Aggregate per-seed runs into the leaderboard (sorted by mean accuracy)."
+    "Aggregate per-seed runs into the leaderboard (sorted by mean accuracy), with paired differences to `none` and `kd`."
     g = runs.groupby('method')
     lb = pd.DataFrame({'acc': g.acc.mean(), 'acc_std': g.acc.std(ddof=1).fillna(0.), 'agreement': g.agreement.mean(),
                        'kl_teacher': g.kl_teacher.mean(), 'ece': g.ece.mean(), 'sec_per_epoch': g.sec_per_epoch.mean(),
                        'seeds': g.seed.count()})
+    lb.loc[lb.seeds < 2, 'acc_std'] = float('nan')   # one seed: no spread to show
     base = lb.acc.get('none', float('nan'))
     lb.insert(2, 'gap_closed', [gap_closed(a, base, teacher_acc) for a in lb.acc])
+    for ref in ('none', 'kd'):
+        d = [paired_diff(runs, m, ref) if ref in lb.index and m != ref else None for m in lb.index]
+        lb[f'vs_{ref}'] = [x['mean'] if x else float('nan') for x in d]
+        lb[f'vs_{ref}_se'] = [x['se'] if x else float('nan') for x in d]
+        lb[f'vs_{ref}_beyond'] = [bool(x and x['beyond_noise']) for x in d]
     return lb.sort_values('acc', ascending=False)
+
+def pm(mean: float, spread: float, scale: float = 100, digits: int = 2, sign: bool = False) -> str:
+    "`mean ± spread` scaled (percent by default); just the mean when the spread is undefined (one seed)."
+    if not math.isfinite(mean): return ''
+    m = f"{scale * mean:{'+' if sign else ''}.{digits}f}"
+    return m if not math.isfinite(spread) else f"{m} ± {scale * spread:.{digits}f}"
+
+def diff_cell(r, ref: str) -> str:
+    "A method's paired difference to `ref`, starred when beyond noise."
+    return pm(r[f'vs_{ref}'], r[f'vs_{ref}_se'], sign=True) + (' *' if r[f'vs_{ref}_beyond'] else '')
 
 def format_leaderboard(lb: pd.DataFrame, teacher_acc: float) -> str:
     "The leaderboard as an aligned text table."
-    rows = [dict(method=m, **{'top-1 %': f"{100*r.acc:.2f} ± {100*r.acc_std:.2f}", 'gap closed': f"{r.gap_closed:+.2f}",
+    rows = [dict(method=m, **{'top-1 %': pm(r.acc, r.acc_std), 'vs none': diff_cell(r, 'none'),
+                              'vs kd': diff_cell(r, 'kd'), 'gap closed': f"{r.gap_closed:+.2f}",
                               'agree %': f"{100*r.agreement:.2f}", 'KL(t||s)': f"{r.kl_teacher:.4f}",
                               'ECE %': f"{100*r.ece:.2f}",
                               's/epoch': f"{r.sec_per_epoch:.2f}", 'seeds': int(r.seeds)}) for m, r in lb.iterrows()]
-    return f"teacher top-1: {100*teacher_acc:.2f}%\n" + pd.DataFrame(rows).to_string(index=False)
+    return (f"teacher top-1: {100*teacher_acc:.2f}%\n" + pd.DataFrame(rows).to_string(index=False) +
+            "\n(vs none, vs kd: paired difference in points, mean ± standard error over seeds; * beyond 2 SE)")
 
 # %% ../nbs/foundation/09_bench.ipynb #44b2312d
 def plot_leaderboard(runs: pd.DataFrame, teacher_acc: float, path=None):
@@ -143,13 +212,13 @@ def run_grid(methods: list[Method], cfg: BenchConfig, quiet: bool = False):
         print(f"teacher {cfg.teacher} on {cfg.dataset}: from the cache, or training ({cfg.teacher_epochs} epochs)")
     teacher = get_teacher(cfg.teacher, cfg.dataset, epochs=cfg.teacher_epochs, device=dev, quiet=quiet)
     dls = get_dls(cfg.dataset, n_train=cfg.n_train, noise=cfg.noise, bs=cfg.bs, device=dev)
-    t_valid, y_valid = predict_logits(teacher, dls.valid)
-    teacher_acc = (t_valid.argmax(-1) == y_valid).double().mean().item()
+    t_eval, y_eval = predict_logits(teacher, eval_dl(dls))
+    teacher_acc = (t_eval.argmax(-1) == y_eval).double().mean().item()
     jobs = [(m, s) for m in methods for s in cfg.seeds]
     runs, bar = [], (jobs if quiet else progress_bar(jobs))
     for m, s in bar:
         if not quiet: bar.comment = f'{m.name}, seed {s}'
-        runs.append(run_one(m, teacher, cfg, s, t_valid))
+        runs.append(run_one(m, teacher, cfg, s, t_eval))
     if not quiet: print()
     return pd.DataFrame(runs), teacher_acc, teacher
 
@@ -172,10 +241,9 @@ def bench(cfg: BenchConfig | None = None, quiet: bool = False, **kwargs) -> dict
     runs, teacher_acc, teacher = run_grid(methods, cfg, quiet)
     lb = leaderboard(runs, teacher_acc)
     out = Path(cfg.out); out.mkdir(parents=True, exist_ok=True)
-    img = 28 if cfg.dataset == 'mnist' else 8
     dev = cfg.device or default_device()
     res = dict(config=asdict(cfg), teacher=dict(arch=cfg.teacher, acc=teacher_acc, params=param_count(teacher)),
-               student=dict(arch=cfg.student, params=param_count(get_model(cfg.student, img_size=img))),
+               student=dict(arch=cfg.student, params=param_count(get_model(cfg.student, img_size=img_size(cfg.dataset)))),
                leaderboard=lb.reset_index().to_dict(orient='records'), runs=runs.to_dict(orient='records'),
                methods={m.name: dict(paper=m.paper, family=m.family, module=m.module, idea=m.idea) for m in methods},
                machine=dict(device=str(dev), torch=torch.__version__, kdnb=kdnb.__version__,

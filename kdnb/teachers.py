@@ -16,7 +16,7 @@ from fastai.torch_core import set_seed, default_device
 from .core import CachedTeacher, SampleIndex
 from .checks import check_count
 from .checkpoint import state_checksum, atomic_save, file_lock
-from .data import get_dls, has_random_tfms
+from .data import get_dls, has_random_tfms, img_size
 from .models import get_model
 
 # %% auto #0
@@ -75,7 +75,7 @@ def load_checked(path: Path, expected: dict) -> dict | None:
 
 # %% ../nbs/foundation/07_teachers.ipynb #221547f8
 def get_teacher(arch: str = 'cnn-t',       # a `kdnb.models` preset or family
-                dataset: str = 'mnist',      # 'mnist' or 'digits'
+                dataset: str = 'fashion',    # see `kdnb.data.DATASETS`
                 seed: int = 0,               # training seed
                 epochs: int = 5,             # training epochs (one-cycle)
                 n_train: int | None = None,  # class-balanced training subset (None: the whole training split)
@@ -94,9 +94,8 @@ def get_teacher(arch: str = 'cnn-t',       # a `kdnb.models` preset or family
     check_count(epochs, 'epochs')
     if label_smoothing:
         recipe['label_smoothing'] = label_smoothing   # only when set: plain teachers keep their cache key
-    img = 28 if dataset == 'mnist' else 8
     set_seed(seed, reproducible=True)                  # the initial weights are part of the recipe
-    model = get_model(arch, img_size=img, **model_kwargs)
+    model = get_model(arch, img_size=img_size(dataset), **model_kwargs)
     path = cache_dir() / 'teachers' / f'{arch}-{dataset}-{recipe_key(recipe)}.pt'
     device = device or default_device()
     with (file_lock(path) if cache else contextlib.nullcontext()):
