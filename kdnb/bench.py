@@ -23,9 +23,10 @@ from .checkpoint import state_checksum
 from .performance import tune_malloc
 
 # %% auto #0
-__all__ = ['CI_SIZE', 'FULL_SIZE', 'QUICK', 'load_methods', 'get_methods', 'BenchConfig', 'SkipValidation', 'run_one',
-           'git_commit', 'machine', 'provenance', 'paired_diff', 'leaderboard', 'pm', 'diff_cell', 'format_leaderboard',
-           'plot_leaderboard', 'run_grid', 'write_metrics', 'bench', 'check_runs', 'compare', 'plot_comparison',
+__all__ = ['STUDENT', 'STUDENT_N_TRAIN', 'STUDENT_EPOCHS', 'CI_SIZE', 'BENCH_SIZE', 'QUICK', 'FULL_SIZE', 'load_methods',
+           'get_methods', 'BenchConfig', 'SkipValidation', 'run_one', 'git_commit', 'machine', 'provenance',
+           'paired_diff', 'leaderboard', 'pm', 'diff_cell', 'format_leaderboard', 'plot_leaderboard',
+           'results_markdown', 'run_grid', 'write_metrics', 'bench', 'check_runs', 'compare', 'plot_comparison',
            'parse_args', 'main']
 
 # %% ../nbs/foundation/09_bench.ipynb #ec3339ac
@@ -47,25 +48,30 @@ def get_methods(names=None) -> list[Method]:
     return sorted((METHODS[n] for n in dict.fromkeys(names)), key=lambda m: m.name != 'none')
 
 # %% ../nbs/foundation/09_bench.ipynb #f3d189cf
+STUDENT, STUDENT_N_TRAIN, STUDENT_EPOCHS = 'cnn', 5000, 5   # the default setting: see "Choosing the default setting"
 @dataclass
 class BenchConfig:
-    "Everything that defines a leaderboard."
+    "Everything that defines a leaderboard; the defaults are `kdnb bench`'s, chosen by measurement (see below)."
     methods: list | None = None     # names; None: every registered method
-    dataset: str = 'mnist'          # 'mnist' (MNIST-5k) or 'digits'
-    n_train: int | None = None      # class-balanced training subset (None: the whole training split, 4000 for MNIST)
-    # fraction of training labels flipped to another class (validation labels stay clean)
+    dataset: str = 'fashion'        # see `kdnb.data.DATASETS`
+    # the student's class-balanced training subset: an int, None (the whole training part), or 'auto'
+    # (STUDENT_N_TRAIN on Fashion-MNIST, the teacher knowing more than the student's data shows; all on the others)
+    n_train: int | None | str = 'auto'
+    # fraction of training labels flipped to another class (validation and test labels stay clean)
     noise: float = 0.
-    epochs: int = 5                 # student epochs
+    epochs: int = STUDENT_EPOCHS    # student epochs
     seeds: list = field(default_factory=lambda: [0, 1, 2])
-    teacher: str = 'cnn-t'          # teacher preset (trained once, cached)
-    student: str = 'cnn-s'          # student preset
-    teacher_epochs: int = 5         # teacher training epochs
+    teacher: str = 'cnn-t'          # teacher preset (trained once on the whole training part, cached)
+    student: str = STUDENT          # student preset or family
+    teacher_epochs: int = 3         # teacher training epochs
     lr: float = 1e-2                # student peak learning rate (one-cycle Adam)
     bs: int = 64                    # batch size
     device: str | None = None       # default: CUDA when present
     out: str = 'bench-out'          # where results.json and leaderboard.png go
 
-    def __post_init__(self): self.check()
+    def __post_init__(self):
+        if self.n_train == 'auto': self.n_train = STUDENT_N_TRAIN if self.dataset == 'fashion' else None
+        self.check()
     def check(self):
         "Raise `ValueError`/`TypeError` naming a bad field now, before a teacher trains (`run_grid` checks again)."
         if self.methods is not None: get_methods(self.methods)
@@ -83,6 +89,16 @@ class BenchConfig:
         for i, s in enumerate(self.seeds): check_count(s, f'seeds[{i}]', low=0)
         check_positive(self.lr, 'lr')
 
+    def get_teacher(self, **kwargs):
+        "The teacher of this config: trained on the whole training part for `teacher_epochs`, from the cache if there."
+        return get_teacher(self.teacher, self.dataset, epochs=self.teacher_epochs,
+                           device=self.device or default_device(), **kwargs)
+
+    def get_dls(self, seed: int = 0, **kwargs):
+        "The student's data of this config (its subset, noise, batch size), batches shuffled by `seed`."
+        return get_dls(self.dataset, n_train=self.n_train, noise=self.noise, bs=self.bs, seed=seed,
+                       device=self.device or default_device(), **kwargs)
+
 class SkipValidation(Callback):
     "Skip fastai's validation after each epoch: the bench tunes nothing, and evaluates once, after training."
     order = -10
@@ -91,8 +107,7 @@ class SkipValidation(Callback):
 def run_one(method: Method, teacher, cfg: BenchConfig, seed: int, t_eval: torch.Tensor) -> dict:
     """Train one student with `method` and `seed`; return its metrics on the held-out split (`eval_dl`: the official
     test split when the dataset has one) and its time per epoch."""
-    dev = cfg.device or default_device()
-    dls = get_dls(cfg.dataset, n_train=cfg.n_train, noise=cfg.noise, bs=cfg.bs, with_idx=True, seed=seed, device=dev)
+    dls = cfg.get_dls(seed, with_idx=True)
     torch.manual_seed(seed)
     student = get_model(cfg.student, img_size=img_size(cfg.dataset))
     cbs = method.make(teacher, student, dls)
@@ -186,32 +201,69 @@ def format_leaderboard(lb: pd.DataFrame, teacher_acc: float) -> str:
 
 # %% ../nbs/foundation/09_bench.ipynb #44b2312d
 def plot_leaderboard(runs: pd.DataFrame, teacher_acc: float, path=None):
-    "Accuracy and agreement per method, one dot per seed, with the teacher's accuracy as a line."
+    """Left: held-out accuracy per method, one dot per seed, the teacher's as a line. Right: the paired difference to
+    the student alone, one dot per seed, mean ± 2 standard errors; filled when beyond noise."""
     import matplotlib.pyplot as plt; import seaborn as sns
-    order = runs.groupby('method').acc.mean().sort_values(ascending=False).index
-    fig, axs = plt.subplots(1, 2, figsize=(10, 0.5 * len(order) + 2.2), sharey=True)
-    for ax, col, title in zip(axs, ('acc', 'agreement'), ('validation top-1 accuracy', 'agreement with the teacher')):
-        d = runs.assign(**{col: 100 * runs[col]})
-        sns.barplot(d, x=col, y='method', order=order, errorbar=('sd', 1), ax=ax, color='#9ecae1')
-        sns.stripplot(d, x=col, y='method', order=order, ax=ax, color='#08306b', size=5)
-        if col == 'acc':
-            ax.axvline(100 * teacher_acc, color='#cb181d', ls='--', label='teacher')
-            ax.legend(loc='lower right')
-        lo = d[col].min()
-        ax.set_xlim(max(0, lo - 3), 100); ax.set_xlabel(f'{title} (%)'); ax.set_ylabel('')
+    lb = leaderboard(runs, teacher_acc)
+    order = list(lb.index)
+    fig, axs = plt.subplots(1, 2, figsize=(10, 0.45 * len(order) + 2.2), sharey=True)
+    d = runs.assign(acc=100 * runs.acc)
+    sns.barplot(d, x='acc', y='method', order=order, errorbar=None, ax=axs[0], color='#c6dbef')
+    sns.stripplot(d, x='acc', y='method', order=order, ax=axs[0], color='#08306b', size=5)
+    axs[0].axvline(100 * teacher_acc, color='#cb181d', ls='--', label='teacher'); axs[0].legend(loc='lower right')
+    axs[0].set_xlim(max(0, d.acc.min() - 3), min(100, max(d.acc.max(), 100 * teacher_acc) + 1))
+    axs[0].set(xlabel='held-out top-1 accuracy (%)', ylabel='')
+    if 'none' in lb.index:
+        base = runs[runs.method == 'none'].set_index('seed').acc
+        per_seed = runs.assign(diff=100 * (runs.acc - runs.seed.map(base)))
+        sns.stripplot(per_seed, x='diff', y='method', order=order, ax=axs[1], color='#9ecae1', size=5)
+        for i, m in enumerate(order):
+            mean, se, beyond = 100 * lb.loc[m, 'vs_none'], 100 * lb.loc[m, 'vs_none_se'], lb.loc[m, 'vs_none_beyond']
+            if not math.isfinite(mean): continue
+            axs[1].errorbar(mean, i, xerr=2 * se if math.isfinite(se) else None, fmt='o', capsize=3,
+                            color='#08306b', mfc='#08306b' if beyond else 'white')
+        axs[1].axvline(0, color='grey', lw=1)
+        axs[1].set(xlabel='paired difference to the student alone (points; mean ± 2 SE, filled: beyond noise)')
     fig.tight_layout()
     if path: fig.savefig(path, dpi=110)
     return fig
+
+# %% ../nbs/foundation/09_bench.ipynb #5ef0c85f
+def results_markdown(res: dict) -> str:
+    "A results file as markdown: where the numbers come from, then the leaderboard with paired differences."
+    runs = pd.DataFrame(res['runs'])
+    lb = leaderboard(runs, res['teacher_acc'])
+    p, cfg = res.get('provenance', {}), res.get('config', {})
+    data = p.get('data', {})
+    teacher = p.get('teacher') or {}
+    split = ('the official test split' if data.get('eval_split') == 'test' else 'the validation split') + \
+            (f" ({data['n_test']:,} images)" if data.get('n_test') else '')
+    seeds = sorted(runs.seed.unique().tolist())
+    commit = (p.get('commit') or 'no git commit')[:7] + (' + uncommitted changes' if p.get('dirty') else '')
+    mach = p.get('machine', {})
+    head = (f"*{cfg.get('dataset', '?')}, student `{cfg.get('student', '?')}` on {data.get('n_train', '?'):,} training "
+            f"images for {cfg.get('epochs', '?')} epochs, teacher `{cfg.get('teacher', '?')}` "
+            f"({teacher.get('params', 0):,} parameters, {cfg.get('teacher_epochs', '?')} epochs, recipe "
+            f"v{p.get('recipe_version', '?')}) at {100 * res['teacher_acc']:.2f}%; top-1 on {split}; "
+            f"seeds {', '.join(map(str, seeds))}; kdnb {p.get('kdnb', '?')} at {commit}, {p.get('date', '?')[:10]}, "
+            f"{mach.get('device', '?')} ({mach.get('cores', '?')} cores).*")
+    rows = [head, '', '| method | top-1 % | vs none | vs kd | agreement % | KL(t‖s) | ECE % | s/epoch |',
+            '|---|---|---|---|---|---|---|---|']
+    for m, r in lb.iterrows():
+        rows.append(f"| {m} | {pm(r.acc, r.acc_std)} | {diff_cell(r, 'none')} | {diff_cell(r, 'kd')} | "
+                    f"{100 * r.agreement:.2f} | {r.kl_teacher:.4f} | {100 * r.ece:.2f} | {r.sec_per_epoch:.2f} |")
+    rows += ['', '*vs none, vs kd: the paired difference in points (mean ± standard error over seeds); '
+                 '\\* marks a difference beyond two standard errors.*']
+    return '\n'.join(rows)
 
 # %% ../nbs/foundation/09_bench.ipynb #4ccda47e
 def run_grid(methods: list[Method], cfg: BenchConfig, quiet: bool = False):
     "Train the cached teacher, then every method x seed of `cfg`; returns (runs DataFrame, teacher accuracy, teacher)."
     cfg.check()   # again: fields may have been changed since the config was made
-    dev = cfg.device or default_device()
     if not quiet:
         print(f"teacher {cfg.teacher} on {cfg.dataset}: from the cache, or training ({cfg.teacher_epochs} epochs)")
-    teacher = get_teacher(cfg.teacher, cfg.dataset, epochs=cfg.teacher_epochs, device=dev, quiet=quiet)
-    dls = get_dls(cfg.dataset, n_train=cfg.n_train, noise=cfg.noise, bs=cfg.bs, device=dev)
+    teacher = cfg.get_teacher(quiet=quiet)
+    dls = cfg.get_dls()
     t_eval, y_eval = predict_logits(teacher, eval_dl(dls))
     teacher_acc = (t_eval.argmax(-1) == y_eval).double().mean().item()
     jobs = [(m, s) for m in methods for s in cfg.seeds]
@@ -222,12 +274,16 @@ def run_grid(methods: list[Method], cfg: BenchConfig, quiet: bool = False):
     if not quiet: print()
     return pd.DataFrame(runs), teacher_acc, teacher
 
-def write_metrics(out, name: str, runs: pd.DataFrame, teacher_acc: float, **extra) -> Path:
-    "Write an experiment's runs and leaderboard as `out/<name>.json` (read by the tests and the docs)."
+def write_metrics(out, name: str, runs: pd.DataFrame, teacher_acc: float, cfg: BenchConfig | None = None,
+                  **extra) -> Path:
+    """Write an experiment's runs, leaderboard and provenance (teacher and data of `cfg`) as `out/<name>.json`, the
+    file a notebook's Reading table is generated from."""
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     lb = leaderboard(runs, teacher_acc)
+    prov = provenance(cfg.get_teacher(), cfg.get_dls(), cfg) if cfg is not None else provenance()
     res = dict(teacher_acc=teacher_acc, leaderboard=lb.reset_index().to_dict(orient='records'),
-               runs=runs.to_dict(orient='records'), **extra)
+               runs=runs.to_dict(orient='records'), **extra, provenance=prov)
+    if cfg is not None: res.setdefault('config', asdict(cfg))
     path = out / f'{name}.json'
     path.write_text(json.dumps(res, indent=1, default=float))
     return path
@@ -241,15 +297,13 @@ def bench(cfg: BenchConfig | None = None, quiet: bool = False, **kwargs) -> dict
     runs, teacher_acc, teacher = run_grid(methods, cfg, quiet)
     lb = leaderboard(runs, teacher_acc)
     out = Path(cfg.out); out.mkdir(parents=True, exist_ok=True)
-    dev = cfg.device or default_device()
-    res = dict(config=asdict(cfg), teacher=dict(arch=cfg.teacher, acc=teacher_acc, params=param_count(teacher)),
-               student=dict(arch=cfg.student, params=param_count(get_model(cfg.student, img_size=img_size(cfg.dataset)))),
+    student = get_model(cfg.student, img_size=img_size(cfg.dataset))
+    res = dict(config=asdict(cfg), teacher_acc=teacher_acc,
+               teacher=dict(arch=cfg.teacher, acc=teacher_acc, params=param_count(teacher)),
+               student=dict(arch=cfg.student, params=param_count(student)),
                leaderboard=lb.reset_index().to_dict(orient='records'), runs=runs.to_dict(orient='records'),
                methods={m.name: dict(paper=m.paper, family=m.family, module=m.module, idea=m.idea) for m in methods},
-               machine=dict(device=str(dev), torch=torch.__version__, kdnb=kdnb.__version__,
-                            python=platform.python_version(),
-                            cpu=platform.processor() or platform.machine(), threads=torch.get_num_threads()),
-               date=time.strftime('%Y-%m-%d %H:%M:%S'), total_seconds=time.perf_counter() - t0)
+               provenance=provenance(teacher, cfg.get_dls(), cfg), total_seconds=time.perf_counter() - t0)
     (out / 'results.json').write_text(json.dumps(res, indent=1, default=float))
     import matplotlib.pyplot as plt
     plt.close(plot_leaderboard(runs, teacher_acc, out / 'leaderboard.png'))
@@ -261,7 +315,7 @@ def bench(cfg: BenchConfig | None = None, quiet: bool = False, **kwargs) -> dict
 
 # %% ../nbs/foundation/09_bench.ipynb #c0781c97
 CI_SIZE = dict(epochs=2, seeds=[0], n_train=1000, bs=32)   # seconds on a CPU: proves the pipeline, not the method
-FULL_SIZE = dict(epochs=10, seeds=[0, 1, 2])               # the whole MNIST-5k training split: minutes on 2 CPU cores
+BENCH_SIZE = dict()   # a notebook's full run: the default leaderboard's setting (`kdnb bench`), minutes on 2 CPU cores
 
 def check_runs(runs: pd.DataFrame, min_acc: float = 0.3):
     "Sanity of an experiment (never the paper's numbers): finite metrics everywhere, every student above `min_acc`."
@@ -272,7 +326,7 @@ def check_runs(runs: pd.DataFrame, min_acc: float = 0.3):
         raise AssertionError(f"students that did not learn (top-1 <= {min_acc}):\n{low[['method', 'seed', 'acc']]}")
 
 def compare(methods: list[Method],   # the methods to compare (include `none` and `kd` as references)
-            full: bool = False,      # FULL_SIZE instead of CI_SIZE
+            full: bool = False,      # the leaderboard's setting (BENCH_SIZE) instead of CI_SIZE
             out=None,                # folder for `<name>.json` (None: don't write)
             name: str | None = None, # the JSON's name (the method module's, e.g. 'dkd')
             min_acc: float = 0.3,    # sanity floor for every student's top-1
@@ -280,19 +334,19 @@ def compare(methods: list[Method],   # the methods to compare (include `none` an
             **cfg_kwargs):           # overrides of the size or any other `BenchConfig` field
     "Run a method notebook's experiment; returns (runs, leaderboard, teacher accuracy)."
     if out is not None and not name: raise ValueError("give `name` (e.g. the method module's, 'dkd') when `out` is set")
-    cfg = BenchConfig(**{**(FULL_SIZE if full else CI_SIZE), **cfg_kwargs})
+    cfg = BenchConfig(**{**(BENCH_SIZE if full else CI_SIZE), **cfg_kwargs})
     runs, teacher_acc, _ = run_grid(methods, cfg, quiet=quiet)
     lb = leaderboard(runs, teacher_acc)
     if not quiet: print(format_leaderboard(lb, teacher_acc))
     check_runs(runs, min_acc)
-    if out is not None: write_metrics(out, name, runs, teacher_acc, config=asdict(cfg))
+    if out is not None: write_metrics(out, name, runs, teacher_acc, cfg)
     return runs, lb, teacher_acc
 
 def plot_comparison(runs: pd.DataFrame, teacher_acc: float, order=None, cols=('acc', 'kl_teacher'), title=None):
-    """Validation top-1 (with the teacher's as a line) and other metric columns per method, mean ± sd and one dot per
+    """Held-out top-1 (with the teacher's as a line) and other metric columns per method, mean ± sd and one dot per
     seed."""
     import matplotlib.pyplot as plt; import seaborn as sns
-    labels = dict(acc='validation top-1 (%)', kl_teacher='KL(teacher || student)',
+    labels = dict(acc='held-out top-1 (%)', kl_teacher='KL(teacher || student)',
                   agreement='agreement with the teacher (%)',
                   ece='expected calibration error (%)')
     order = list(order or dict.fromkeys(runs.method))
@@ -308,7 +362,9 @@ def plot_comparison(runs: pd.DataFrame, teacher_acc: float, order=None, cols=('a
     return fig
 
 # %% ../nbs/foundation/09_bench.ipynb #5575712a
-QUICK = dict(dataset='digits', epochs=2, seeds=[0], teacher_epochs=3)
+QUICK = dict(dataset='digits', epochs=2, seeds=[0], teacher_epochs=3, n_train=None)
+# the larger setting, for a GPU: the whole training split, more epochs and seeds, a longer-trained teacher
+FULL_SIZE = dict(n_train=None, epochs=30, seeds=[0, 1, 2, 3, 4], teacher_epochs=15)
 
 def parse_args(argv=None) -> tuple[BenchConfig, argparse.Namespace]:
     "Parse `kdnb bench` arguments into a `BenchConfig`."
@@ -328,6 +384,8 @@ def parse_args(argv=None) -> tuple[BenchConfig, argparse.Namespace]:
     p.add_argument('--out', default=d.out, help=f'output folder (default {d.out})')
     p.add_argument('--device', default=None, help='cpu, cuda, cuda:1 ... (default: CUDA when present)')
     p.add_argument('--quick', action='store_true', help='sub-minute smoke run (digits, 2 epochs, 1 seed)')
+    p.add_argument('--full', action='store_true',
+                   help='the larger setting, for a GPU: whole training split, 30 epochs, 5 seeds, teacher 15 epochs')
     p.add_argument('--list', action='store_true', help='list registered methods and exit')
     p.add_argument('--no-tune-malloc', action='store_true',
                    help="keep glibc's allocator defaults (by default the run calls "
@@ -336,7 +394,8 @@ def parse_args(argv=None) -> tuple[BenchConfig, argparse.Namespace]:
     for k in ('epochs', 'seeds', 'teacher_epochs', 'bs'):
         v = getattr(a, k)
         if v is not None and v < 1: p.error(f"--{k.replace('_', '-')} must be >= 1, got {v}")
-    base = dict(QUICK) if a.quick else {}
+    if a.quick and a.full: p.error("--quick and --full contradict each other: give one")
+    base = dict(QUICK) if a.quick else dict(FULL_SIZE) if a.full else {}
     over = dict(dataset=a.dataset, epochs=a.epochs, n_train=a.n_train, teacher_epochs=a.teacher_epochs,
                 seeds=list(range(a.seeds)) if a.seeds is not None else None)
     base.update({k: v for k, v in over.items() if v is not None})
@@ -349,7 +408,7 @@ def main(argv=None):
     "Entry point of the `kdnb` console script: `kdnb bench [options]`."
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] != 'bench':
-        print("usage: kdnb bench [--quick] [--methods kd,none] [--dataset mnist|digits] [--epochs N] [--seeds N] "
+        print("usage: kdnb bench [--quick|--full] [--methods kd,none] [--dataset fashion|mnist|digits] [--epochs N] [--seeds N] "
               "[--n-train N] [--out DIR] [--device cpu|cuda] [--list]   (kdnb bench -h for all options)")
         return 2
     cfg, a = parse_args(argv[1:])
