@@ -4,7 +4,7 @@
 
 # %% ../nbs/foundation/09_bench.ipynb #3f2ab00a
 from __future__ import annotations
-import argparse, importlib, json, math, os, pkgutil, platform, subprocess, sys, time
+import argparse, hashlib, importlib, json, math, os, pkgutil, platform, subprocess, sys, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import torch
@@ -13,21 +13,22 @@ from fastai.torch_core import default_device
 from fastprogress.fastprogress import progress_bar
 from fastai.callback.core import Callback, CancelValidException
 import kdnb
-from .data import DATASETS, get_dls, check_noise, eval_dl, img_size
+from .data import DATASETS, get_dls, check_noise, eval_dl, img_size, has_random_tfms
+from .features import FeatureTerm
 from .models import PRESETS, FAMILIES, get_model, param_count
-from .teachers import get_teacher, train_learner, predict_logits, RECIPE_VERSION
+from .teachers import get_teacher, train_learner, predict_logits, RECIPE_VERSION, TeacherCache, cache_dir
 from .metrics import evaluate, gap_closed
 from .core import Method, METHODS, register_method, SampleIndex
 from .checks import check_positive, check_count
-from .checkpoint import state_checksum
+from .checkpoint import state_checksum, file_lock
 from .performance import tune_malloc
 
 # %% auto #0
-__all__ = ['STUDENT', 'STUDENT_N_TRAIN', 'STUDENT_EPOCHS', 'CI_SIZE', 'BENCH_SIZE', 'QUICK', 'FULL_SIZE', 'load_methods',
-           'get_methods', 'BenchConfig', 'SkipValidation', 'run_one', 'git_commit', 'machine', 'provenance',
-           'paired_diff', 'leaderboard', 'pm', 'diff_cell', 'format_leaderboard', 'plot_leaderboard',
-           'results_markdown', 'run_grid', 'write_metrics', 'bench', 'check_runs', 'compare', 'plot_comparison',
-           'parse_args', 'main']
+__all__ = ['STUDENT', 'STUDENT_N_TRAIN', 'STUDENT_EPOCHS', 'DEFAULT_METHODS', 'CI_SIZE', 'BENCH_SIZE', 'QUICK', 'FULL_SIZE',
+           'load_methods', 'get_methods', 'BenchConfig', 'SkipValidation', 'reads_teacher_features', 'run_one',
+           'git_commit', 'machine', 'provenance', 'paired_diff', 'leaderboard', 'pm', 'diff_cell', 'format_leaderboard',
+           'plot_leaderboard', 'results_markdown', 'RunMemo', 'run_grid', 'write_metrics', 'bench', 'check_runs',
+           'compare', 'plot_comparison', 'parse_args', 'main']
 
 # %% ../nbs/foundation/09_bench.ipynb #ec3339ac
 register_method('none', lambda teacher, student, dls: [], family='baseline', usage='(no Distill: the student alone)',
@@ -48,11 +49,14 @@ def get_methods(names=None) -> list[Method]:
     return sorted((METHODS[n] for n in dict.fromkeys(names)), key=lambda m: m.name != 'none')
 
 # %% ../nbs/foundation/09_bench.ipynb #f3d189cf
-STUDENT, STUDENT_N_TRAIN, STUDENT_EPOCHS = 'cnn', 5000, 5   # the default setting: see "Choosing the default setting"
+STUDENT, STUDENT_N_TRAIN, STUDENT_EPOCHS = 'cnn', 5000, 10   # the default setting: see "Choosing the default setting"
+# what `kdnb bench` runs without --methods: the baseline, Hinton KD and two logit methods later papers compare to (all
+# registered methods take about 25 minutes on 2 CPU cores: `--methods all`, the README's leaderboard)
+DEFAULT_METHODS = ['none', 'kd', 'dkd', 'lskd']
 @dataclass
 class BenchConfig:
     "Everything that defines a leaderboard; the defaults are `kdnb bench`'s, chosen by measurement (see below)."
-    methods: list | None = None     # names; None: every registered method
+    methods: list | None = None     # names, or ['all']; None: DEFAULT_METHODS
     dataset: str = 'fashion'        # see `kdnb.data.DATASETS`
     # the student's class-balanced training subset: an int, None (the whole training part), or 'auto'
     # (STUDENT_N_TRAIN on Fashion-MNIST, the teacher knowing more than the student's data shows; all on the others)
@@ -68,6 +72,9 @@ class BenchConfig:
     bs: int = 64                    # batch size
     device: str | None = None       # default: CUDA when present
     out: str = 'bench-out'          # where results.json and leaderboard.png go
+    # distil from the teacher's logits computed once per grid (a dense TeacherCache) when the data has no random
+    # transforms and no term reads teacher features; False: run the live teacher every step
+    cache_teacher: bool = True
 
     def __post_init__(self):
         if self.n_train == 'auto': self.n_train = STUDENT_N_TRAIN if self.dataset == 'fashion' else None
@@ -89,6 +96,10 @@ class BenchConfig:
         for i, s in enumerate(self.seeds): check_count(s, f'seeds[{i}]', low=0)
         check_positive(self.lr, 'lr')
 
+    def method_list(self) -> list[Method]:
+        "The methods this config runs: `methods` (['all']: every registered one), DEFAULT_METHODS if None."
+        return get_methods(self.methods if self.methods is not None else DEFAULT_METHODS)
+
     def get_teacher(self, **kwargs):
         "The teacher of this config: trained on the whole training part for `teacher_epochs`, from the cache if there."
         return get_teacher(self.teacher, self.dataset, epochs=self.teacher_epochs,
@@ -104,20 +115,29 @@ class SkipValidation(Callback):
     order = -10
     def before_validate(self): raise CancelValidException
 
-def run_one(method: Method, teacher, cfg: BenchConfig, seed: int, t_eval: torch.Tensor) -> dict:
+def reads_teacher_features(cbs) -> bool:
+    "Whether a term of a `Distill` among `cbs` reads the teacher's features (so a cache of its logits cannot stand in)."
+    return any(isinstance(t, FeatureTerm) for c in cbs for t in getattr(c, 'terms', ()))
+
+def run_one(method: Method, teacher, cfg: BenchConfig, seed: int, t_eval: torch.Tensor, cache=None) -> dict:
     """Train one student with `method` and `seed`; return its metrics on the held-out split (`eval_dl`: the official
-    test split when the dataset has one) and its time per epoch."""
+    test split when the dataset has one) and its time per epoch. With a `cache` of the teacher's logits, methods that
+    read only logits distil from it; the others from the live `teacher`."""
     dls = cfg.get_dls(seed, with_idx=True)
-    torch.manual_seed(seed)
-    student = get_model(cfg.student, img_size=img_size(cfg.dataset))
-    cbs = method.make(teacher, student, dls)
+    def make():
+        torch.manual_seed(seed)
+        student = get_model(cfg.student, img_size=img_size(cfg.dataset))
+        return student, method.make(cache if cache is not None else teacher, student, dls)
+    student, cbs = make()
+    if cache is not None and reads_teacher_features(cbs):
+        cache = None; student, cbs = make()
     if not any(type(c).__name__ == 'Distill' for c in cbs): cbs = [SampleIndex(), *cbs]
     t0 = time.perf_counter()
     learn = train_learner(student, dls, epochs=cfg.epochs, lr=cfg.lr, cbs=[*cbs, SkipValidation()], seed=seed)
     secs = (time.perf_counter() - t0) / cfg.epochs
     s, y = predict_logits(learn.model, eval_dl(dls))
     losses = [v[0] for v in learn.recorder.values]
-    return dict(method=method.name, seed=seed, **evaluate(s, y, t_eval), sec_per_epoch=secs,
+    return dict(method=method.name, seed=seed, **evaluate(s, y, t_eval), sec_per_epoch=secs, cached=cache is not None,
                 final_train_loss=float(losses[-1]) if losses else float('nan'))
 
 # %% ../nbs/foundation/09_bench.ipynb #adc2b950
@@ -257,6 +277,33 @@ def results_markdown(res: dict) -> str:
     return '\n'.join(rows)
 
 # %% ../nbs/foundation/09_bench.ipynb #4ccda47e
+class RunMemo:
+    """Runs of registered methods already made with the same code (a clean git commit), teacher, data and settings,
+    kept in `cache_dir()/runs/`: a method notebook's full run takes `none`, `kd` and its own registered method from the
+    leaderboard's run instead of training them again. A run is a pure function of these (same seed, same numbers:
+    tests/test_determinism.py), so its numbers are the same either way; its seconds per epoch are the first run's."""
+    def __init__(self, cfg: BenchConfig, teacher):
+        code = git_commit()
+        fields = {k: v for k, v in asdict(cfg).items() if k not in ('methods', 'seeds', 'out', 'device')}
+        key = dict(code=code['commit'], settings=fields, teacher=state_checksum(teacher.state_dict()),
+                   device=str(cfg.device or default_device()), threads=torch.get_num_threads())
+        self.enabled = bool(code['commit']) and code['dirty'] is False and os.environ.get('KDNB_RUN_MEMO') != '0'
+        h = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        self.path = cache_dir() / 'runs' / f'{h}.json'
+
+    @staticmethod
+    def memoizable(m: Method) -> bool: return METHODS.get(m.name) is m   # a registered method, not a variant
+    def get(self, m: Method, seed: int) -> dict | None:
+        if not (self.enabled and self.memoizable(m) and self.path.exists()): return None
+        return json.loads(self.path.read_text()).get(f'{m.name}|{seed}')
+    def put(self, m: Method, seed: int, run: dict):
+        if not (self.enabled and self.memoizable(m)): return
+        with file_lock(self.path):
+            d = json.loads(self.path.read_text()) if self.path.exists() else {}
+            d[f'{m.name}|{seed}'] = run
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps(d, default=float))
+
 def run_grid(methods: list[Method], cfg: BenchConfig, quiet: bool = False):
     "Train the cached teacher, then every method x seed of `cfg`; returns (runs DataFrame, teacher accuracy, teacher)."
     cfg.check()   # again: fields may have been changed since the config was made
@@ -266,11 +313,19 @@ def run_grid(methods: list[Method], cfg: BenchConfig, quiet: bool = False):
     dls = cfg.get_dls()
     t_eval, y_eval = predict_logits(teacher, eval_dl(dls))
     teacher_acc = (t_eval.argmax(-1) == y_eval).double().mean().item()
+    cache = None
+    if cfg.cache_teacher and not has_random_tfms(dls):   # one teacher pass over the student's data, for every run
+        cache = TeacherCache.build(teacher, cfg.get_dls(with_idx=True))
+    memo = RunMemo(cfg, teacher)
     jobs = [(m, s) for m in methods for s in cfg.seeds]
     runs, bar = [], (jobs if quiet else progress_bar(jobs))
     for m, s in bar:
         if not quiet: bar.comment = f'{m.name}, seed {s}'
-        runs.append(run_one(m, teacher, cfg, s, t_eval))
+        run = memo.get(m, s)
+        if run is None:
+            run = run_one(m, teacher, cfg, s, t_eval, cache)
+            memo.put(m, s, run)
+        runs.append(run)
     if not quiet: print()
     return pd.DataFrame(runs), teacher_acc, teacher
 
@@ -292,7 +347,7 @@ def bench(cfg: BenchConfig | None = None, quiet: bool = False, **kwargs) -> dict
     """Run the leaderboard: teacher (cached), then every method x seed; write results.json and leaderboard.png to
     `cfg.out`."""
     cfg = cfg or BenchConfig(**kwargs)
-    methods = get_methods(cfg.methods)
+    methods = cfg.method_list()
     t0 = time.perf_counter()
     runs, teacher_acc, teacher = run_grid(methods, cfg, quiet)
     lb = leaderboard(runs, teacher_acc)

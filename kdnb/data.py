@@ -272,9 +272,12 @@ def get_dls(dataset: str = 'fashion',     # 'fashion' (Fashion-MNIST), 'mnist' (
     x, y = load_arrays(dataset)
     valid_pct = VALID_PCT[dataset] if valid_pct is None else valid_pct
     test = official_test_idx(dataset)
+    pool = x if test is None else x[:test[0]]   # the training part: every image but the official test split's
     train, valid = split_idx(y if test is None else y[:test[0]], valid_pct, n_train, split_seed)
     y = noisy_labels(y, train, noise, n_classes=int(y.max()) + 1, seed=split_seed)
-    mean, std = x[train].mean(), x[train].std()
+    # statistics of the whole training part, whatever the subset: a teacher trained on all of it and a student on a
+    # subset see the same inputs
+    mean, std = pool.mean(), pool.std()
     dls = arrays_dls(x, y, train, valid, bs=bs, with_idx=with_idx, seed=seed, device=device or default_device(),
                      x_tfm=Normalized(x, mean, std), vocab=dataset_classes(dataset), x_type=TensorImageBW,
                      test_idx=test, **(dict(after_batch=[RandomShift(2)]) if augment else {}))

@@ -51,9 +51,9 @@ def predict_logits(model: nn.Module, dl) -> tuple[Tensor, Tensor]:
     return torch.cat(outs), torch.cat(ys)
 
 # %% ../nbs/foundation/07_teachers.ipynb #19146fe7
-RECIPE_VERSION = 2   # bump when the training recipe changes, so old cached teachers are not reused
+RECIPE_VERSION = 3   # bump when the training recipe changes, so old cached teachers are not reused
                      # (2: the initial weights are seeded too; version 1 drew them from whatever RNG state the process
-                     # had)
+                     # had; 3: inputs normalised with the statistics of the dataset's whole training part)
 
 def cache_dir() -> Path:
     "Where kdnb caches teachers: `$KDNB_CACHE`, default `~/.cache/kdnb`."

@@ -20,7 +20,7 @@ PRELUDE = ("import random, numpy, torch, sys; random.seed(99); numpy.random.seed
 def bench(tmp: pathlib.Path, disturb: bool) -> dict:
     out, cache = tmp / 'out', tmp / 'cache'
     code = (PRELUDE if disturb else '') + "import sys; from kdnb.bench import main; sys.exit(main())"
-    env = dict(os.environ, KDNB_CACHE=str(cache))
+    env = dict(os.environ, KDNB_CACHE=str(cache), KDNB_RUN_MEMO='0')   # both runs train: no memo of runs
     flags = ['--no-tune-malloc'] if disturb else []
     r = subprocess.run([sys.executable, '-c', code, 'bench', *JOB, *flags, '--out', str(out)], env=env, cwd=tmp,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=600)

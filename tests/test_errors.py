@@ -1,6 +1,6 @@
 """Clear errors (issue 5): a table of bad inputs for the core and every method family.
 
-The table `BAD` tries 642 bad inputs. Each row calls kdnb with one bad argument and asserts the exception type and a
+The table `BAD` tries 650 bad inputs. Each row calls kdnb with one bad argument and asserts the exception type and a
 piece of the message that names the offending argument (e.g. "`T`"). The row's name starts with its family: a kdnb
 module (`core`, `checks`, `checkpoint`, `performance`, `divergences`, `features`, `teachers`, `data`, `bench`) or a
 registered method name (`kd`, `dkd`, ...); `test_every_method_has_rows` fails when a registered method has no rows.
@@ -16,7 +16,7 @@ device. So the table has no device rows (and this CPU-only suite could not build
 Everything is tiny (4 x 5 logits, an 8-feature synthetic dataset, nn.Linear teachers); nothing trains.
 """
 from __future__ import annotations
-import contextlib, io, re, tempfile
+import contextlib, gzip, io, re, tempfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +37,7 @@ from kdnb.divergences import DIVERGENCES, get_divergence
 from kdnb.features import (as_names, get_layers, Taps, feature_shapes, ConvConnector, LinearConnector, make_connector,
                            connectors_for, match_spatial, feature_mse_loss, FeatureMSE)
 from kdnb.teachers import TeacherCache, get_teacher, train_learner, atomic_save, state_checksum
-from kdnb.data import get_dls, load_arrays, split_idx, noisy_labels
+from kdnb.data import get_dls, load_arrays, split_idx, noisy_labels, read_fashion, read_idx, FASHION_FILES
 from kdnb.methods.kd import kd_loss, KD
 from kdnb.methods.logit_mse import logit_mse_loss, LogitMSE
 from kdnb.methods.dkd import dkd_loss, dkd_parts, DKD
@@ -466,10 +466,37 @@ TEACH = [
 
 # ---------------------------------------------------------------------------------------------------------------
 # data
+def idx_file(content: bytes, suffix: str = '') -> Path:
+    "A file holding `content` (an IDX file, or not)."
+    p = Path(tempfile.mkdtemp()) / f'x-idx1-ubyte{suffix}'
+    p.write_bytes(content)
+    return p
+
+def fake_fashion() -> Path:
+    "A folder with Fashion-MNIST's four file names holding small valid IDX files of other content."
+    d = Path(tempfile.mkdtemp())
+    for name in FASHION_FILES: (d / f'{name}.gz').write_bytes(gzip.compress(bytes([0, 0, 8, 1, 0, 0, 0, 2, 3, 4])))
+    return d
+
 DATA = [
     Bad('data: get_dls unknown dataset', lambda: get_dls('cifar10', device='cpu'), ValueError,
         "unknown dataset 'cifar10'"),
-    Bad('data: load_arrays unknown dataset', lambda: load_arrays('fashion'), ValueError, "unknown dataset 'fashion'"),
+    Bad('data: load_arrays unknown dataset', lambda: load_arrays('cifar10'), ValueError, "unknown dataset 'cifar10'"),
+    Bad('data: Fashion-MNIST missing', lambda: read_fashion(tempfile.mkdtemp()), FileNotFoundError,
+        'train-images-idx3-ubyte.gz is missing; install Debian'),
+    Bad('data: Fashion-MNIST file of other content', lambda: read_fashion(fake_fashion()), ValueError,
+        'fails its checksum'),
+    Bad('data: IDX truncated', lambda: read_idx(idx_file(bytes([0, 0, 8, 1, 0, 0, 0, 9, 1, 2]))), ValueError,
+        'truncated or padded: its header says shape (9,)'),
+    Bad('data: IDX header truncated', lambda: read_idx(idx_file(bytes([0, 0, 8, 3, 0, 0]))), ValueError,
+        'shorter than its header'),
+    Bad('data: IDX wrong magic number', lambda: read_idx(idx_file(bytes([8, 3, 0, 0, 0, 0, 0, 1, 5]))), ValueError,
+        'magic number 08030000'),
+    Bad('data: IDX of floats', lambda: read_idx(idx_file(bytes([0, 0, 0x0D, 1, 0, 0, 0, 0]))), ValueError,
+        'not an IDX file of unsigned bytes'),
+    Bad('data: IDX empty', lambda: read_idx(idx_file(b'')), ValueError, 'magic number (empty)'),
+    Bad('data: IDX gzip stream cut', lambda: read_idx(idx_file(gzip.compress(bytes([0, 0, 8, 1, 0, 0, 0, 1, 7]))[:-5],
+                                                               '.gz')), ValueError, 'not a complete gzip file'),
     Bad('data: get_dls n_train=0', lambda: get_dls('digits', n_train=0, device='cpu'), ValueError,
         '`n_train` must be an int in [1, 1438]'),
     Bad('data: get_dls n_train too large', lambda: get_dls('digits', n_train=5000, device='cpu'), ValueError,
