@@ -5,7 +5,7 @@ writes and explains the choice.
 
     python benchmarks/bench_settings.py --json nbs/foundation/results/bench_settings.json
 """
-import argparse, json, math, time
+import argparse, json, time
 import pandas as pd
 from kdnb.bench import BenchConfig, get_methods, run_grid, paired_diff, provenance
 from kdnb.models import get_model, param_count

@@ -26,9 +26,9 @@ from .performance import tune_malloc
 # %% auto #0
 __all__ = ['STUDENT', 'STUDENT_N_TRAIN', 'STUDENT_EPOCHS', 'DEFAULT_METHODS', 'CI_SIZE', 'BENCH_SIZE', 'QUICK', 'FULL_SIZE',
            'load_methods', 'get_methods', 'BenchConfig', 'SkipValidation', 'reads_teacher_features', 'run_one',
-           'git_commit', 'machine', 'provenance', 'paired_diff', 'leaderboard', 'pm', 'diff_cell', 'format_leaderboard',
-           'plot_leaderboard', 'results_markdown', 'RunMemo', 'run_grid', 'write_metrics', 'bench', 'check_runs',
-           'compare', 'plot_comparison', 'parse_args', 'main']
+           'git_commit', 'code_hash', 'machine', 'provenance', 'paired_diff', 'leaderboard', 'pm', 'diff_cell',
+           'format_leaderboard', 'plot_leaderboard', 'results_markdown', 'RunMemo', 'run_grid', 'write_metrics',
+           'bench', 'check_runs', 'compare', 'plot_comparison', 'parse_args', 'main']
 
 # %% ../nbs/foundation/09_bench.ipynb #ec3339ac
 register_method('none', lambda teacher, student, dls: [], family='baseline', usage='(no Distill: the student alone)',
@@ -152,6 +152,14 @@ def git_commit(path=None) -> dict:
     if commit is None: return dict(commit=None, dirty=None)
     return dict(commit=commit, dirty=bool(git('status', '--porcelain', '--untracked-files=no', '--', 'kdnb', 'nbs')))
 
+def code_hash() -> str:
+    "SHA-256 (16 hex digits) of the source of the `kdnb` package in use: what a run's numbers depend on in kdnb."
+    root = Path(kdnb.__file__).resolve().parent
+    h = hashlib.sha256()
+    for p in sorted(root.rglob('*.py')):
+        h.update(str(p.relative_to(root)).encode()); h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
 def machine() -> dict:
     "What the numbers were measured on."
     dev = default_device()
@@ -162,7 +170,8 @@ def machine() -> dict:
 def provenance(teacher=None, dls=None, cfg=None) -> dict:
     """Where a results file's numbers come from: code version, teacher recipe and checksum, data, settings, machine,
     date."""
-    res = dict(kdnb=kdnb.__version__, **git_commit(), recipe_version=RECIPE_VERSION, machine=machine(),
+    res = dict(kdnb=kdnb.__version__, **git_commit(), code=code_hash(), recipe_version=RECIPE_VERSION,
+               machine=machine(),
                date=time.strftime('%Y-%m-%d %H:%M:%S'))
     if teacher is not None:
         info = getattr(teacher, 'kdnb_info', {})
@@ -184,7 +193,7 @@ def paired_diff(runs: pd.DataFrame, method: str, ref: str, col: str = 'acc') -> 
     return dict(mean=mean, se=se, n=n, beyond_noise=bool(n >= 2 and abs(mean) > 2 * se))
 
 def leaderboard(runs: pd.DataFrame, teacher_acc: float) -> pd.DataFrame:
-    "Aggregate per-seed runs into the leaderboard (sorted by mean accuracy), with paired differences to `none` and `kd`."
+    "Aggregate per-seed runs into the leaderboard (sorted by mean accuracy), with paired differences to none and kd."
     g = runs.groupby('method')
     lb = pd.DataFrame({'acc': g.acc.mean(), 'acc_std': g.acc.std(ddof=1).fillna(0.), 'agreement': g.agreement.mean(),
                        'kl_teacher': g.kl_teacher.mean(), 'ece': g.ece.mean(), 'sec_per_epoch': g.sec_per_epoch.mean(),
@@ -278,16 +287,16 @@ def results_markdown(res: dict) -> str:
 
 # %% ../nbs/foundation/09_bench.ipynb #4ccda47e
 class RunMemo:
-    """Runs of registered methods already made with the same code (a clean git commit), teacher, data and settings,
-    kept in `cache_dir()/runs/`: a method notebook's full run takes `none`, `kd` and its own registered method from the
-    leaderboard's run instead of training them again. A run is a pure function of these (same seed, same numbers:
-    tests/test_determinism.py), so its numbers are the same either way; its seconds per epoch are the first run's."""
+    """Runs of registered methods already made by the same code (the source of the installed `kdnb` package, hashed),
+    teacher, data, settings, torch and device, kept in `cache_dir()/runs/`: a method notebook's full run takes `none`,
+    `kd` and its own registered method from the leaderboard's run instead of training them again. A run is a pure
+    function of these (same seed, same numbers: tests/test_determinism.py), so its numbers are the same either way;
+    its seconds per epoch are the first run's. `KDNB_RUN_MEMO=0` turns it off."""
     def __init__(self, cfg: BenchConfig, teacher):
-        code = git_commit()
         fields = {k: v for k, v in asdict(cfg).items() if k not in ('methods', 'seeds', 'out', 'device')}
-        key = dict(code=code['commit'], settings=fields, teacher=state_checksum(teacher.state_dict()),
-                   device=str(cfg.device or default_device()), threads=torch.get_num_threads())
-        self.enabled = bool(code['commit']) and code['dirty'] is False and os.environ.get('KDNB_RUN_MEMO') != '0'
+        key = dict(code=code_hash(), settings=fields, teacher=state_checksum(teacher.state_dict()),
+                   torch=torch.__version__, device=str(cfg.device or default_device()), threads=torch.get_num_threads())
+        self.enabled = os.environ.get('KDNB_RUN_MEMO') != '0'
         h = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
         self.path = cache_dir() / 'runs' / f'{h}.json'
 
@@ -463,7 +472,8 @@ def main(argv=None):
     "Entry point of the `kdnb` console script: `kdnb bench [options]`."
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] != 'bench':
-        print("usage: kdnb bench [--quick|--full] [--methods kd,none] [--dataset fashion|mnist|digits] [--epochs N] [--seeds N] "
+        print("usage: kdnb bench [--quick|--full] [--methods kd,none] [--dataset fashion|mnist|digits] [--epochs N] "
+              "[--seeds N] "
               "[--n-train N] [--out DIR] [--device cpu|cuda] [--list]   (kdnb bench -h for all options)")
         return 2
     cfg, a = parse_args(argv[1:])
