@@ -71,7 +71,8 @@ readme: $(STAMP)
 # full run (its `full=True` setting, written to nbs/<family>/results/), then every table regenerated from them.
 # Commit first: the files record the commit they were made with. About an hour on 2 CPU cores.
 results: $(STAMP) data
-	$(VENV)/bin/kdnb bench --out nbs/foundation/results/bench
+	$(VENV)/bin/kdnb bench --methods all --out nbs/foundation/results/bench
+	$(PY) benchmarks/bench_settings.py --json nbs/foundation/results/bench_settings.json
 	$(PY) tools/run_full.py $(ARGS)
 	$(PY) tools/make_tables.py
 	$(PY) tools/make_readme.py

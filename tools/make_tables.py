@@ -9,7 +9,7 @@ import json, pathlib, re, sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NBS = ROOT / 'nbs'
-MARKED = re.compile(r'(<!-- results: (?P<path>\S+) -->\n)(?P<table>.*?)(\n<!-- /results -->)', re.S)
+MARKED = re.compile(r'(<!-- results: (?P<path>\S+) -->)(?P<table>.*?)(<!-- /results -->)', re.S)
 
 def notebooks():
     return sorted(p for p in NBS.rglob('*.ipynb') if '.ipynb_checkpoints' not in p.parts)
@@ -20,7 +20,7 @@ def fill(md: str) -> str:
     def table(m):
         path = ROOT / m.group('path')
         if not path.exists(): raise FileNotFoundError(f"results table marker names {m.group('path')}, which does not exist")
-        return m.group(1) + results_markdown(json.loads(path.read_text())) + m.group(4)
+        return f"{m.group(1)}\n{results_markdown(json.loads(path.read_text()))}\n{m.group(4)}"
     return MARKED.sub(table, md)
 
 def marked_files(nb: pathlib.Path) -> list[str]:
