@@ -6,6 +6,7 @@ Each method notebook (not nbs/foundation/: the leaderboard is `kdnb bench`'s) wi
 
     python tools/run_full.py                      # every such notebook
     python tools/run_full.py logit/01_kd logit/02_dkd
+    python tools/run_full.py --executed /tmp/full logit/01_kd   # keep the executed copies there
 """
 import pathlib, sys, tempfile, time
 import papermill as pm
@@ -19,8 +20,12 @@ def full_notebooks(names=()):
     return [p for p in nbs if {'full', 'out'} <= set(pm.inspect_notebook(str(p)))]
 
 if __name__ == '__main__':
-    todo = full_notebooks(sys.argv[1:])
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix='kdnb-full-'))
+    args = sys.argv[1:]
+    tmp = pathlib.Path(args[args.index('--executed') + 1]) if '--executed' in args else None
+    if tmp is not None: del args[args.index('--executed'):args.index('--executed') + 2]
+    todo = full_notebooks(args)
+    tmp = tmp or pathlib.Path(tempfile.mkdtemp(prefix='kdnb-full-'))
+    tmp.mkdir(parents=True, exist_ok=True)
     for nb in todo:
         t0 = time.perf_counter()
         pm.execute_notebook(str(nb), str(tmp / nb.name), parameters=dict(full=True, out=str(nb.parent / 'results')),
