@@ -252,7 +252,7 @@ def plot_leaderboard(runs: pd.DataFrame, teacher_acc: float, path=None):
             axs[1].errorbar(mean, i, xerr=2 * se if math.isfinite(se) else None, fmt='o', capsize=3,
                             color='#08306b', mfc='#08306b' if beyond else 'white')
         axs[1].axvline(0, color='grey', lw=1)
-        axs[1].set(xlabel='paired difference to the student alone (points; mean ± 2 SE, filled: beyond noise)')
+        axs[1].set(xlabel='vs the student alone (points; mean ± 2 SE, filled: beyond noise)')
     fig.tight_layout()
     if path: fig.savefig(path, dpi=110)
     return fig
