@@ -51,7 +51,7 @@ def get_methods(names=None) -> list[Method]:
 # %% ../nbs/foundation/09_bench.ipynb #f3d189cf
 STUDENT, STUDENT_N_TRAIN, STUDENT_EPOCHS = 'cnn', 5000, 10   # the default setting: see "Choosing the default setting"
 # what `kdnb bench` runs without --methods: the baseline, Hinton KD and two logit methods later papers compare to (all
-# registered methods take about 25 minutes on 2 CPU cores: `--methods all`, the README's leaderboard)
+# registered methods take about 20 minutes on 2 CPU cores: `--methods all`, the README's leaderboard)
 DEFAULT_METHODS = ['none', 'kd', 'dkd', 'lskd']
 @dataclass
 class BenchConfig:
