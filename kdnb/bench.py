@@ -27,8 +27,8 @@ from .performance import tune_malloc
 __all__ = ['STUDENT', 'STUDENT_N_TRAIN', 'STUDENT_EPOCHS', 'DEFAULT_METHODS', 'CI_SIZE', 'BENCH_SIZE', 'QUICK', 'FULL_SIZE',
            'load_methods', 'get_methods', 'BenchConfig', 'SkipValidation', 'reads_teacher_features', 'run_one',
            'git_commit', 'code_hash', 'machine', 'provenance', 'paired_diff', 'leaderboard', 'pm', 'diff_cell',
-           'format_leaderboard', 'plot_leaderboard', 'results_markdown', 'RunMemo', 'run_grid', 'write_metrics',
-           'bench', 'check_runs', 'compare', 'plot_comparison', 'parse_args', 'main']
+           'format_leaderboard', 'plot_leaderboard', 'results_markdown', 'RunMemo', 'run_grid', 'records',
+           'write_metrics', 'bench', 'check_runs', 'compare', 'plot_comparison', 'parse_args', 'main']
 
 # %% ../nbs/foundation/09_bench.ipynb #ec3339ac
 register_method('none', lambda teacher, student, dls: [], family='baseline', usage='(no Distill: the student alone)',
@@ -338,6 +338,12 @@ def run_grid(methods: list[Method], cfg: BenchConfig, quiet: bool = False):
     if not quiet: print()
     return pd.DataFrame(runs), teacher_acc, teacher
 
+def records(df: pd.DataFrame) -> list[dict]:
+    """Rows of `df` as JSON-ready dicts; an undefined number (NaN: a spread over one seed, a method's difference to
+    itself) becomes null, so the file is valid JSON."""
+    return [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
+            for r in df.to_dict(orient='records')]
+
 def write_metrics(out, name: str, runs: pd.DataFrame, teacher_acc: float, cfg: BenchConfig | None = None,
                   **extra) -> Path:
     """Write an experiment's runs, leaderboard and provenance (teacher and data of `cfg`) as `out/<name>.json`, the
@@ -345,8 +351,8 @@ def write_metrics(out, name: str, runs: pd.DataFrame, teacher_acc: float, cfg: B
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     lb = leaderboard(runs, teacher_acc)
     prov = provenance(cfg.get_teacher(), cfg.get_dls(), cfg) if cfg is not None else provenance()
-    res = dict(teacher_acc=teacher_acc, leaderboard=lb.reset_index().to_dict(orient='records'),
-               runs=runs.to_dict(orient='records'), **extra, provenance=prov)
+    res = dict(teacher_acc=teacher_acc, leaderboard=records(lb.reset_index()),
+               runs=records(runs), **extra, provenance=prov)
     if cfg is not None: res.setdefault('config', asdict(cfg))
     path = out / f'{name}.json'
     path.write_text(json.dumps(res, indent=1, default=float))
@@ -365,7 +371,7 @@ def bench(cfg: BenchConfig | None = None, quiet: bool = False, **kwargs) -> dict
     res = dict(config=asdict(cfg), teacher_acc=teacher_acc,
                teacher=dict(arch=cfg.teacher, acc=teacher_acc, params=param_count(teacher)),
                student=dict(arch=cfg.student, params=param_count(student)),
-               leaderboard=lb.reset_index().to_dict(orient='records'), runs=runs.to_dict(orient='records'),
+               leaderboard=records(lb.reset_index()), runs=records(runs),
                methods={m.name: dict(paper=m.paper, family=m.family, module=m.module, idea=m.idea) for m in methods},
                provenance=provenance(teacher, cfg.get_dls(), cfg), total_seconds=time.perf_counter() - t0)
     (out / 'results.json').write_text(json.dumps(res, indent=1, default=float))
