@@ -44,6 +44,8 @@ class DistillTerm(nn.Module):
     def callbacks(self) -> list:
         "Callbacks the method needs beside the loss (a schedule, an auxiliary head)."
         return []
+    def build(self, distill: 'Distill'):
+        "Size trainable parts from the models and the data, before the optimizer sees them (called before `setup`)."
     def setup(self, distill: 'Distill'): "Called in `before_fit` (install hooks, check shapes)."
     def teardown(self): "Called in `after_fit` (remove hooks)."
     def forward(self, b: KDBatch) -> Tensor: raise NotImplementedError
@@ -223,11 +225,18 @@ def _wrap_student(self: Distill):
     return True
 
 @patch
-def after_create(self: Distill): self._wrap_student()
+def _build_terms(self: Distill):
+    "Let each term size its trainable parts from the models and the data (a term without a teacher has nothing to size)."
+    if self.teacher is None: return
+    for term in self.terms: term.build(self)
+
+@patch
+def after_create(self: Distill): self._build_terms(); self._wrap_student()
 
 # %% ../nbs/foundation/00_core.ipynb #a4e93112
 @patch
 def before_fit(self: Distill):   # fastai also calls this in `get_preds`/`validate`
+    self._build_terms()
     if self._wrap_student() and self.learn.opt is not None:   # added after the optimizer was made: remake it
         hypers = self.learn.opt.hypers
         self.learn.create_opt()

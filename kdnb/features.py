@@ -4,7 +4,7 @@
 
 # %% ../nbs/foundation/03_features.ipynb #87d2675d
 from __future__ import annotations
-import difflib
+import difflib, random
 from collections import OrderedDict
 import torch
 import torch.nn.functional as F
@@ -14,8 +14,9 @@ from .core import DistillTerm, KDBatch
 from .checks import check_weight, check_count
 
 # %% auto #0
-__all__ = ['as_names', 'get_layers', 'Taps', 'feature_shapes', 'ConvConnector', 'LinearConnector', 'make_connector',
-           'connectors_for', 'match_spatial', 'FeatureTerm', 'feature_mse_loss', 'FeatureMSE']
+__all__ = ['PAIRINGS', 'CONNECTOR_RULES', 'as_names', 'get_layers', 'Taps', 'feature_shapes', 'ConvConnector', 'LinearConnector',
+           'make_connector', 'connectors_for', 'match_spatial', 'layer_outputs', 'stage_outputs', 'embedding_layer',
+           'propose_pairs', 'probe_batch', 'FeatureTerm', 'feature_mse_loss', 'FeatureMSE']
 
 # %% ../nbs/foundation/03_features.ipynb #60b6281a
 def as_names(names) -> list:
@@ -157,29 +158,145 @@ def match_spatial(s: Tensor, t: Tensor) -> tuple:
     if tuple(t.shape[2:]) != size: t = F.adaptive_avg_pool2d(t, size)
     return s, t
 
+# %% ../nbs/foundation/03_features.ipynb #45b88085
+def layer_outputs(model: nn.Module, # the model to probe
+                  x,                # one input batch (a tensor, or a tuple of the model's inputs)
+                  depth: int = 1    # how deep to look: 1 = the model's children, 2 = their children too, ...
+                 ) -> dict:
+    "`{name: shape}` of the outputs of `model`'s layers down to `depth`, in the order the outputs appear on `x`."
+    check_count(depth, 'depth')
+    shapes, hooks = {}, []
+    def record(name):
+        def hook(module, inputs, out):
+            if isinstance(out, Tensor): shapes.setdefault(name, tuple(out.shape))
+        return hook
+    for name, m in model.named_modules():
+        if name and name.count('.') < depth: hooks.append(m.register_forward_hook(record(name)))
+    xs = tuple(x) if isinstance(x, (tuple, list)) else (x,)
+    p = next(model.parameters(), None)
+    if p is not None: xs = tuple(o.to(p.device) if isinstance(o, Tensor) else o for o in xs)
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        model.eval()
+        with torch.no_grad(): model(*xs)
+    finally:
+        for h in hooks: h.remove()
+        for m, mode in modes: m.training = mode
+    return shapes
+
+def stage_outputs(shapes: dict) -> dict:
+    "From `layer_outputs`: the last layer at each spatial resolution of (N, C, H, W) maps larger than 1x1."
+    last = {}
+    for name, s in shapes.items():
+        if len(s) == 4 and s[2] * s[3] > 1: last[s[2:]] = name
+    keep = set(last.values())
+    return {n: s for n, s in shapes.items() if n in keep}
+
+def embedding_layer(shapes: dict) -> str:
+    "From `layer_outputs`: the last (N, D) or (N, D, 1, 1) output before the model's final output (what the head reads)."
+    names = list(shapes)[:-1]
+    for name in reversed(names):
+        s = shapes[name]
+        if len(s) == 2 or (len(s) == 4 and s[2] == s[3] == 1): return name
+    raise ValueError(f"no embedding layer (an (N, D) or (N, D, 1, 1) output before the last one) among {shapes}; "
+                     f"name the layer, or look deeper with `depth=2`")
+
+# %% ../nbs/foundation/03_features.ipynb #149e8f29
+PAIRINGS = ('stages', 'last', 'embedding')
+
+def propose_pairs(student: nn.Module,  # the student
+                  teacher: nn.Module,  # the teacher
+                  x,                   # one input batch
+                  which: str = 'stages', # 'stages', 'last' (the deepest stage pair) or 'embedding'
+                  depth: int = 1       # passed to `layer_outputs`
+                 ) -> list:
+    "`[(student_layer, teacher_layer), ...]` proposed from the shapes of one forward pass of each model on `x`."
+    if which not in PAIRINGS: raise ValueError(f"`which` must be one of {PAIRINGS}, got {which!r}")
+    ss, ts = layer_outputs(student, x, depth), layer_outputs(teacher, x, depth)
+    if which == 'embedding': return [(embedding_layer(ss), embedding_layer(ts))]
+    s_st, t_st = stage_outputs(ss), stage_outputs(ts)
+    t_by_res = {s[2:]: n for n, s in t_st.items()}
+    pairs = [(n, t_by_res[s[2:]]) for n, s in s_st.items() if s[2:] in t_by_res]
+    if not pairs:
+        res = lambda st: [f"{n} {s[2]}x{s[3]}" for n, s in st.items()]
+        raise ValueError(f"no student and teacher stages share a spatial resolution (student: {res(s_st) or 'no maps'}; "
+                         f"teacher: {res(t_st) or 'no maps'}): name the layers, with pool=True for maps of different "
+                         f"sizes")
+    return pairs[-1:] if which == 'last' else pairs
+
+def probe_batch(dls):
+    "The inputs of one validation batch (a training batch if there is no validation set), leaving every RNG as it was."
+    dl = dls.valid if dls.valid is not None and len(dls.valid) else dls.train
+    state = random.getstate()
+    try:
+        with torch.random.fork_rng(devices=[]): b = dl.one_batch()
+    finally: random.setstate(state)
+    n_inp = getattr(dls, 'n_inp', 1)
+    return b[0] if n_inp == 1 else tuple(b[:n_inp])
+
 # %% ../nbs/foundation/03_features.ipynb #66ead481
+CONNECTOR_RULES = ('auto', 'all')
+
+def _differ(s_shape, t_shape) -> bool:
+    "Whether a pair needs a connector: channels (maps) or the last dimension (vectors, tokens) differ."
+    return len(s_shape) != len(t_shape) or (s_shape[1] if len(s_shape) == 4 else s_shape[-1]) != (
+        t_shape[1] if len(t_shape) == 4 else t_shape[-1])
+
 class FeatureTerm(DistillTerm):
-    "Base for terms on features of named student and teacher layers; subclasses implement `feature_loss(fs, ft, b)`."
+    "Base for terms on features of student and teacher layers; subclasses implement `feature_loss(fs, ft, b)`."
     name = 'feat'
     # raise when a pair's shapes differ after its connector (False: the subclass compares them)
     check_shapes: bool = True
+    which: str = 'stages'   # the layers chosen when none are named: 'stages', 'last' or 'embedding' (`propose_pairs`)
     def __init__(self,
-                 student_layers,           # student layer name(s), from `distill.student.named_modules()`
-                 teacher_layers,           # teacher layer name(s), one per student layer
+                 student_layers=None,      # student layer name(s) (None: chosen by shape, see `which`)
+                 teacher_layers=None,      # teacher layer name(s), one per student layer (None with the student's)
+                 # None (no connector), 'auto' (one for each pair whose channels differ), 'all' (one for each pair),
                  # a module, or a list with one module (or None) per pair, applied to student features
                  connectors=None,
                  # adaptive-average-pool the larger of two (N, C, H, W) maps to the smaller's size
                  pool: bool = False,
                  name: str | None = None,  # column name and weight keyword prefix (default: the class's `name`)
-                 weight: float | None = None): # default weight in the total loss (default: the class's `weight`)
+                 weight: float | None = None, # default weight in the total loss (default: the class's `weight`)
+                 which: str | None = None, # overrides the class's `which`
+                 **connector_kwargs):      # for 'auto'/'all': passed to `make_connector` (`bn`, `act`, `bias`)
         super().__init__()
-        self.student_layers, self.teacher_layers = as_names(student_layers), as_names(teacher_layers)
-        n = len(self.student_layers)
-        if len(self.teacher_layers) != n:
-            raise ValueError(f"{n} student layers {self.student_layers} but {len(self.teacher_layers)} teacher layers "
-                             f"{self.teacher_layers}: layers are paired by position")
-        if connectors is None: connectors = [None] * n
-        elif isinstance(connectors, nn.Module) and not isinstance(connectors, nn.ModuleList):
+        if (student_layers is None) != (teacher_layers is None):
+            raise ValueError("name both the student and the teacher layers, or neither (then they are chosen by shape)")
+        if which is not None:
+            if which not in PAIRINGS: raise ValueError(f"`which` must be one of {PAIRINGS}, got {which!r}")
+            self.which = which
+        self.rule = connectors if isinstance(connectors, str) else None
+        if self.rule is not None and self.rule not in CONNECTOR_RULES:
+            raise ValueError(f"`connectors` must be None, {CONNECTOR_RULES[0]!r}, {CONNECTOR_RULES[1]!r}, a module or "
+                             f"a list of them, got {connectors!r}")
+        if connector_kwargs and self.rule is None:
+            raise TypeError(f"unknown keyword(s) {sorted(connector_kwargs)} (connector options need connectors='auto' "
+                            f"or 'all')")
+        self.connector_kwargs = connector_kwargs
+        if student_layers is None:
+            if connectors is not None and self.rule is None:
+                raise ValueError("connector modules need named layers (they are paired by position); without names "
+                                 "use connectors='auto' or 'all'")
+            self.student_layers = self.teacher_layers = None
+            self._set_connectors([])
+        else:
+            self.student_layers, self.teacher_layers = as_names(student_layers), as_names(teacher_layers)
+            n = len(self.student_layers)
+            if len(self.teacher_layers) != n:
+                raise ValueError(f"{n} student layers {self.student_layers} but {len(self.teacher_layers)} teacher "
+                                 f"layers {self.teacher_layers}: layers are paired by position")
+            self._set_connectors([None] * n if connectors is None or self.rule else connectors)
+        # layers named and connectors made (by shape: when the learner is created, see `build`)
+        self.built = self.student_layers is not None and self.rule is None
+        self.pool = pool
+        if name is not None: self.name = name
+        if weight is not None: self.weight = check_weight(weight, 'weight')
+        self._staps = self._ttaps = None
+
+    def _set_connectors(self, connectors):
+        n = len(self.student_layers or [])
+        if isinstance(connectors, nn.Module) and not isinstance(connectors, nn.ModuleList):
             if n != 1:
                 raise ValueError(f"one connector given for {n} layer pairs; pass a list with one module (or None) per "
                                  f"pair")
@@ -191,19 +308,36 @@ class FeatureTerm(DistillTerm):
                 raise TypeError(f"connector {i} must be an nn.Module or None, got {type(c).__name__}")
         self.has_connector = [c is not None for c in connectors]
         self.connectors = nn.ModuleList([nn.Identity() if c is None else c for c in connectors])
-        self.pool = pool
-        if name is not None: self.name = name
-        if weight is not None: self.weight = check_weight(weight, 'weight')
-        self._staps = self._ttaps = None
+
+    def build(self, distill):
+        "Choose the layers (when none were named) and make the 'auto'/'all' connectors, from one probe batch."
+        if self.built: return
+        teacher = self._module_teacher(distill.teacher)
+        x = probe_batch(distill.dls)
+        if self.student_layers is None:
+            pairs = propose_pairs(distill.student, teacher, x, self.which)
+            self.student_layers, self.teacher_layers = [s for s, _ in pairs], [t for _, t in pairs]
+            self._set_connectors([None] * len(pairs))
+        if self.rule is not None:
+            ss = feature_shapes(distill.student, self.student_layers, x)
+            ts = feature_shapes(teacher, self.teacher_layers, x)
+            shapes = [(ss[s], ts[t]) for s, t in zip(self.student_layers, self.teacher_layers)]
+            self._set_connectors([make_connector(s, t, **self.connector_kwargs)
+                                  if self.rule == 'all' or _differ(s, t) else None for s, t in shapes])
+        self.built = True
+
+    def _module_teacher(self, teacher):
+        if not isinstance(teacher, nn.Module):
+            raise TypeError(f"term {self.name!r} reads teacher features, so the teacher must be an nn.Module "
+                            f"(not a cache of its outputs); got {type(teacher).__name__}")
+        return teacher
 
     def setup(self, distill):
         "Hook the student's and the teacher's layers (called by `Distill` in `before_fit`)."
         self.teardown()
         teacher = distill.teacher
         if teacher is None: return          # an exported, student-only learner: inference needs no features
-        if not isinstance(teacher, nn.Module):
-            raise TypeError(f"term {self.name!r} reads teacher features, so the teacher must be an nn.Module "
-                            f"(not a cache of its outputs); got {type(teacher).__name__}")
+        self._module_teacher(teacher)
         get_layers(distill.student, self.student_layers, 'student')   # check every name before hooking anything
         get_layers(teacher, self.teacher_layers, 'teacher')
         self._staps = Taps(distill.student, self.student_layers, detach=False, what='student')
@@ -258,8 +392,9 @@ class FeatureTerm(DistillTerm):
         return d
 
     def extra_repr(self):
-        return (f"name={self.name!r}, student_layers={self.student_layers}, teacher_layers={self.teacher_layers}, "
-                f"pool={self.pool}")
+        layers = (f"layers by shape ({self.which!r})" if self.student_layers is None else
+                  f"student_layers={self.student_layers}, teacher_layers={self.teacher_layers}")
+        return f"name={self.name!r}, {layers}, pool={self.pool}" + (f", connectors={self.rule!r}" if self.rule else "")
 
 # %% ../nbs/foundation/03_features.ipynb #d5d9ec77
 def feature_mse_loss(fs, # student features (after connectors): a tensor or a list of them

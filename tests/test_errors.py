@@ -1,6 +1,6 @@
 """Clear errors (issue 5): a table of bad inputs for the core and every method family.
 
-The table `BAD` tries 650 bad inputs. Each row calls kdnb with one bad argument and asserts the exception type and a
+The table `BAD` tries 661 bad inputs. Each row calls kdnb with one bad argument and asserts the exception type and a
 piece of the message that names the offending argument (e.g. "`T`"). The row's name starts with its family: a kdnb
 module (`core`, `checks`, `checkpoint`, `performance`, `divergences`, `features`, `teachers`, `data`, `bench`) or a
 registered method name (`kd`, `dkd`, ...); `test_every_method_has_rows` fails when a registered method has no rows.
@@ -35,7 +35,8 @@ from kdnb.data import synth_dls
 from kdnb.performance import tune_malloc
 from kdnb.divergences import DIVERGENCES, get_divergence
 from kdnb.features import (as_names, get_layers, Taps, feature_shapes, ConvConnector, LinearConnector, make_connector,
-                           connectors_for, match_spatial, feature_mse_loss, FeatureMSE)
+                           connectors_for, match_spatial, feature_mse_loss, FeatureMSE, layer_outputs, embedding_layer,
+                           propose_pairs)
 from kdnb.teachers import TeacherCache, get_teacher, train_learner, atomic_save, state_checksum
 from kdnb.data import get_dls, load_arrays, split_idx, noisy_labels, read_fashion, read_idx, FASHION_FILES
 from kdnb.methods.kd import kd_loss, KD
@@ -398,6 +399,31 @@ FEAT = [
         lambda: distill_fit(ZeroCache(), FeatureMSE('act', 'act'), student=tiny_net(),
                             dls=synth_dls(n=64, bs=16, with_idx=True)),
         TypeError, "term 'feat_mse' reads teacher features, so the teacher must be an nn.Module"),
+    Bad('features: layer_outputs depth 0', lambda: layer_outputs(NET, torch.randn(1, 1, 3, 3), depth=0), ValueError,
+        '`depth` must be an int >= 1'),
+    Bad('features: embedding_layer none before the output', lambda: embedding_layer({'conv': (2, 4, 3, 3),
+                                                                                    'head': (2, 2)}),
+        ValueError, 'no embedding layer'),
+    Bad('features: propose_pairs unknown which', lambda: propose_pairs(NET, NET, torch.randn(1, 1, 3, 3), 'middle'),
+        ValueError, '`which` must be one of'),
+    Bad('features: propose_pairs no shared resolution',
+        lambda: propose_pairs(tiny_net(), tiny_net(), torch.randn(2, 8)), ValueError,
+        'no student and teacher stages share a spatial resolution (student: no maps'),
+    Bad('features: FeatureMSE student layers only', lambda: FeatureMSE('act'), ValueError,
+        'name both the student and the teacher layers, or neither'),
+    Bad('features: FeatureMSE unknown connector rule', lambda: FeatureMSE(connectors='every'), ValueError,
+        "`connectors` must be None, 'auto', 'all'"),
+    Bad('features: FeatureMSE connector module without layer names', lambda: FeatureMSE(connectors=nn.Linear(2, 4)),
+        ValueError, 'connector modules need named layers'),
+    Bad('features: FeatureMSE connector option without a rule', lambda: FeatureMSE('act', 'act', bn=False), TypeError,
+        "unknown keyword(s) ['bn']"),
+    Bad('features: FeatureMSE unknown which', lambda: FeatureMSE(which='first'), ValueError, '`which` must be one of'),
+    Bad('features: learner with layers by shape and a cached teacher',
+        lambda: distill_fit(ZeroCache(), FeatureMSE(), student=tiny_net(), dls=synth_dls(n=64, bs=16, with_idx=True)),
+        TypeError, "term 'feat_mse' reads teacher features, so the teacher must be an nn.Module"),
+    Bad('features: learner with layers by shape, no maps',
+        lambda: distill_fit(tiny_net(32), FeatureMSE(), student=tiny_net()), ValueError,
+        'no student and teacher stages share a spatial resolution'),
     Bad('features: Distill negative feature weight',
         lambda: Distill(tiny_net(), FeatureMSE('act', 'act'), feat_mse_weight=-1.), ValueError,
         '`feat_mse_weight`'),
