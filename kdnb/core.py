@@ -226,7 +226,7 @@ def _wrap_student(self: Distill):
 
 @patch
 def _build_terms(self: Distill):
-    "Let each term size its trainable parts from the models and the data (a term without a teacher has nothing to size)."
+    "Let each term size its trainable parts from the models and the data (without a teacher there is nothing to size)."
     if self.teacher is None: return
     for term in self.terms: term.build(self)
 

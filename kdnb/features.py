@@ -193,7 +193,7 @@ def stage_outputs(shapes: dict) -> dict:
     return {n: s for n, s in shapes.items() if n in keep}
 
 def embedding_layer(shapes: dict) -> str:
-    "From `layer_outputs`: the last (N, D) or (N, D, 1, 1) output before the model's final output (what the head reads)."
+    "From `layer_outputs`: the last (N, D) or (N, D, 1, 1) output before the final one (what the classifier reads)."
     names = list(shapes)[:-1]
     for name in reversed(names):
         s = shapes[name]
@@ -219,9 +219,9 @@ def propose_pairs(student: nn.Module,  # the student
     pairs = [(n, t_by_res[s[2:]]) for n, s in s_st.items() if s[2:] in t_by_res]
     if not pairs:
         res = lambda st: [f"{n} {s[2]}x{s[3]}" for n, s in st.items()]
-        raise ValueError(f"no student and teacher stages share a spatial resolution (student: {res(s_st) or 'no maps'}; "
-                         f"teacher: {res(t_st) or 'no maps'}): name the layers, with pool=True for maps of different "
-                         f"sizes")
+        raise ValueError(f"no student and teacher stages share a spatial resolution (student: "
+                         f"{res(s_st) or 'no maps'}; teacher: {res(t_st) or 'no maps'}): name the layers, with "
+                         f"pool=True for maps of different sizes")
     return pairs[-1:] if which == 'last' else pairs
 
 def probe_batch(dls):
