@@ -1,19 +1,22 @@
 # Two commands do everything on a fresh machine: `make bench` (the main job) and `make test` (the suite).
-# Both create .venv if missing and install the pinned stack + kdnb (editable) + a Jupyter kernel named `kdnb`.
+# Both create .venv if missing and install the development stack at the versions of constraints.txt + kdnb (editable)
+# + a Jupyter kernel named `kdnb`. Users install kdnb with ranges (settings.ini); `make newest` tests that.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kdnb-installed
 
-.PHONY: setup bench test test-gpu lab lint export readme docs browser data sidebar results
+NEWEST := .venv-newest
+
+.PHONY: setup newest lock bench test test-gpu lab lint export readme docs browser data sidebar results
 
 setup: $(STAMP)
 
-$(STAMP): settings.ini setup.py
+$(STAMP): settings.ini setup.py constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --upgrade pip setuptools wheel packaging
-	$(PY) -m pip install -e '.[dev]'
+	$(PY) -m pip install --upgrade pip setuptools wheel
+	$(PY) -m pip install -c constraints.txt -e '.[dev]'
 	$(PY) -m ipykernel install --sys-prefix --name kdnb --display-name 'Python (kdnb)'
 	touch $(STAMP)
 
@@ -22,8 +25,27 @@ bench: $(STAMP) data
 
 # the whole suite: every notebook (papermill), repository checks, then the docs site built from the executed
 # notebooks and opened in headless Chromium (tests/test_docs.py)
-test: $(STAMP) browser data lint
+test: $(STAMP) browser data lint newest
 	$(VENV)/bin/pytest -q --durations=40 tests $(ARGS)
+
+# the wheel a user installs: built, installed into a virtual environment of its own ($(NEWEST)) with the newest
+# versions settings.ini's ranges allow, and tested there, outside the source tree, by the tests that need neither
+# nbdev nor the notebooks (the wheel's contents and metadata, bad inputs, properties, resume, caches, fastai habits
+# with a distillation run); tests/newest_versions.txt records what was installed. pip's cache keeps a rerun short.
+newest: $(STAMP)
+	rm -rf build/wheel && $(PY) -m pip wheel --no-deps -q -w build/wheel .
+	test -x $(NEWEST)/bin/python || $(PYTHON) -m venv $(NEWEST)
+	$(NEWEST)/bin/pip install -q --upgrade pip
+	$(NEWEST)/bin/pip install -q --upgrade --upgrade-strategy eager build/wheel/kdnb-*.whl pytest hypothesis packaging
+	$(NEWEST)/bin/pip install -q --force-reinstall --no-deps build/wheel/kdnb-*.whl
+	$(NEWEST)/bin/python tools/newest_versions.py > tests/newest_versions.txt
+	KDNB_WHEEL=1 KDNB_HYPOTHESIS_EXAMPLES=5 $(NEWEST)/bin/pytest -q -p no:cacheprovider tests/test_wheel.py tests/test_errors.py \
+		tests/test_properties.py tests/test_resume.py tests/test_caches.py tests/test_habits.py
+
+# constraints.txt from the development environment, after changing its stack on purpose (then `make test`)
+lock: $(STAMP)
+	$(PY) -m pip freeze --exclude-editable | grep -v '^kdnb' | cat <(sed -n '/^#/p' constraints.txt) - > constraints.new
+	mv constraints.new constraints.txt
 
 # unused imports, undefined names, lines over 120 characters (ruff.toml); fix kdnb/ findings in its notebooks
 lint: $(STAMP)

@@ -1,14 +1,14 @@
-# nbdev 2 style setup.py: everything comes from settings.ini. Unlike nbdev's template it does not import
-# `pkg_resources` (gone from current setuptools); it parses requirements with `packaging` instead.
+# nbdev 2 style setup.py: everything comes from settings.ini. Unlike nbdev's template it imports nothing beyond
+# setuptools (no `pkg_resources`, gone from current setuptools), so `pip install .` and `pip wheel .` work in pip's
+# isolated build environment; setuptools checks the requirement strings.
 from configparser import ConfigParser
 import setuptools
-from packaging.requirements import Requirement
 
 cfg = ConfigParser(delimiters=['='])
 cfg.read('settings.ini', encoding='utf-8')
 cfg = cfg['DEFAULT']
 
-def reqs(key): return [str(Requirement(r)) for r in cfg.get(key, '').split()]
+def reqs(key): return cfg.get(key, '').split()
 
 licenses = {'apache2': ('Apache Software License 2.0', 'OSI Approved :: Apache Software License')}
 lic = licenses[cfg['license']]
@@ -20,9 +20,13 @@ setuptools.setup(
     name=cfg['lib_name'], version=cfg['version'], license=lic[0],
     description=cfg['description'], keywords=cfg['keywords'],
     author=cfg['author'], author_email=cfg['author_email'], url=cfg['git_url'],
+    project_urls={'Documentation': cfg['doc_host'] + cfg['doc_baseurl'], 'Source': cfg['git_url'],
+                  'Issues': cfg['git_url'] + '/issues'},
+    license_files=['LICENSE'],
     classifiers=['Development Status :: ' + statuses[int(cfg['status'])],
                  'Intended Audience :: ' + cfg['audience'].title(),
-                 'License :: ' + lic[1], 'Natural Language :: ' + cfg['language'].title()] +
+                 'License :: ' + lic[1], 'Natural Language :: ' + cfg['language'].title(),
+                 'Framework :: Jupyter', 'Topic :: Scientific/Engineering :: Artificial Intelligence'] +
                 ['Programming Language :: Python :: ' + o for o in py_versions[py_versions.index(min_python):]],
     packages=setuptools.find_packages(include=['kdnb', 'kdnb.*']),
     include_package_data=True,
