@@ -1,6 +1,6 @@
 """Clear errors (issue 5): a table of bad inputs for the core and every method family.
 
-The table `BAD` tries 661 bad inputs. Each row calls kdnb with one bad argument and asserts the exception type and a
+The table `BAD` tries 881 bad inputs. Each row calls kdnb with one bad argument and asserts the exception type and a
 piece of the message that names the offending argument (e.g. "`T`"). The row's name starts with its family: a kdnb
 module (`core`, `checks`, `checkpoint`, `performance`, `divergences`, `features`, `teachers`, `data`, `bench`) or a
 registered method name (`kd`, `dkd`, ...); `test_every_method_has_rows` fails when a registered method has no rows.
@@ -40,6 +40,13 @@ from kdnb.features import (as_names, get_layers, Taps, feature_shapes, ConvConne
 from kdnb.teachers import TeacherCache, get_teacher, train_learner, atomic_save, state_checksum
 from kdnb.data import get_dls, load_arrays, split_idx, noisy_labels, read_fashion, read_idx, FASHION_FILES
 from kdnb.methods.kd import kd_loss, KD
+from kdnb.methods.rkd import distance_potential, angle_potential, rkd_parts, rkd_loss, RKD
+from kdnb.methods.fitnets import (fitnets_loss, HintRegressor, probe_features, FitNets, FitNetsKD, HintStage,
+                                  guided_parameters, fitnets_two_stage)
+from kdnb.methods.pkt import cosine_kernel, pkt_probs, pkt_loss, PKT
+from kdnb.methods.sp import sp_similarity, sp_loss, SP
+from kdnb.data import arrays_dls
+from kdnb.methods.at import at_map, at_loss, AT
 from kdnb.methods.logit_mse import logit_mse_loss, LogitMSE
 from kdnb.methods.dkd import dkd_loss, dkd_parts, DKD
 from kdnb.methods.logit_std import zscore, lskd_loss, LSKD, Standardize
@@ -941,8 +948,361 @@ LS_ROWS = (label_rows('ls_kd', 'ls_loss', ls)
               Bad('ls_kd: class_triplet two classes', lambda: class_triplet(S, torch.tensor([0, 1, 0, 1])), ValueError,
                   'need samples of at least 3 classes')])
 
+AT_FS = torch.randn(2, 3, 4, 4, generator=g)   # features (N, C, H, W) of a student layer
+AT_FT = torch.randn(2, 5, 4, 4, generator=g)   # a teacher layer with more channels: fine for AT
+
+def at_conv_net(c: int) -> nn.Sequential:
+    "A CNN for 1x8x8 images with stage outputs `act1` (8x8, c channels) and `act2` (4x4, 2c), embedding `flat`."
+    return nn.Sequential(OrderedDict(conv1=nn.Conv2d(1, c, 3, padding=1), act1=nn.ReLU(),
+                                     conv2=nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), act2=nn.ReLU(),
+                                     pool=nn.AdaptiveAvgPool2d(1), flat=nn.Flatten(), head=nn.Linear(2 * c, 4)))
+
+def at_image_dls(with_idx: bool = False):
+    "48 random 1x8x8 images in 4 classes, 32 for training, batches of 16."
+    gi = torch.Generator().manual_seed(0)
+    xs, ys = torch.randn(48, 1, 8, 8, generator=gi), torch.randint(0, 4, (48,), generator=gi)
+    return arrays_dls(xs, ys, range(32), range(32, 48), bs=16, device='cpu', with_idx=with_idx)
+
+def at_fit(term, student=None, teacher=None, dls=None):
+    "One epoch of a conv student (4, 8 channels) distilled from a conv teacher (8, 16 channels) with `term`."
+    distill_fit(teacher or at_conv_net(8), term, student=student or at_conv_net(4), dls=dls or at_image_dls())
+
+AT_ROWS = ([Bad('at: at_map not a tensor', lambda: at_map(AT_FS.tolist()), TypeError, '`f` must be a tensor'),
+            Bad('at: at_map 3-D features', lambda: at_map(AT_FS[0]), ValueError,
+                '`f` must be feature maps of shape (N, C, H, W), got (3, 4, 4)'),
+            Bad('at: at_map integer features', lambda: at_map(AT_FS.long()), TypeError, '`f` must be floating point')]
+           + number_rows('at', 'at_map', lambda **kw: at_map(AT_FS, **kw), {'p': POSITIVE + [0.5]})
+           + [variant_row('at', 'at_map', lambda **kw: at_map(AT_FS, **kw)),
+              Bad('at: at_loss maps differ in size', lambda: at_loss(AT_FS, torch.randn(2, 5, 2, 2)), ValueError,
+                  'feature pair 0: attention maps differ in size: `fs[0]` is (2, 3, 4, 4), `ft[0]` is (2, 5, 2, 2)'),
+              Bad('at: at_loss batch sizes differ', lambda: at_loss(AT_FS, AT_FT[:1]), ValueError,
+                  'feature pair 0: batch sizes differ: `fs[0]` has 2 samples, `ft[0]` 1'),
+              Bad('at: at_loss unpaired lists', lambda: at_loss([AT_FS, AT_FS], [AT_FT]), ValueError,
+                  'need as many student as teacher features (>0), got 2 and 1'),
+              Bad('at: at_loss empty lists', lambda: at_loss([], []), ValueError,
+                  'need as many student as teacher features (>0), got 0 and 0'),
+              Bad('at: at_loss fs a number', lambda: at_loss(3., AT_FT), TypeError,
+                  '`fs` must be a tensor or a list of tensors'),
+              Bad('at: at_loss second student feature not a map',
+                  lambda: at_loss([AT_FS, AT_FS[:, :, 0]], [AT_FT, AT_FT]),
+                  ValueError, '`fs[1]` must be feature maps of shape (N, C, H, W)'),
+              Bad('at: at_loss integer teacher features', lambda: at_loss(AT_FS, AT_FT.long()), TypeError,
+                  '`ft[0]` must be floating point'),
+              Bad('at: at_loss teacher not a tensor', lambda: at_loss([AT_FS], [None]), TypeError,
+                  '`ft[0]` must be a tensor')]
+           + number_rows('at', 'at_loss', lambda **kw: at_loss(AT_FS, AT_FT, **kw), {'p': POSITIVE + [0.5]})
+           + [variant_row('at', 'at_loss', lambda **kw: at_loss(AT_FS, AT_FT, **kw))]
+           + number_rows('at', 'AT', AT, {'p': [0, -1., NAN, '2', 0.5]})
+           + [variant_row('at', 'AT', AT),
+              Bad('at: AT negative weight', lambda: AT(weight=-1.), ValueError,
+                  '`weight` must be a finite number >= 0'),
+              Bad('at: AT student layers only', lambda: AT('act1'), ValueError,
+                  'name both the student and the teacher layers, or neither'),
+              Bad('at: AT unknown which', lambda: AT(which='deepest'), ValueError, '`which` must be one of'),
+              Bad('at: Distill(AT) at_weight<0', lambda: Distill(nn.Linear(8, 4), AT(), at_weight=-1.), ValueError,
+                  '`at_weight`'),
+              Bad('at: fit maps of different sizes without pool',
+                  lambda: at_fit(AT('act1', 'act2')), ValueError,
+                  "at: attention maps differ in size: student layer 'act1' gives (16, 4, 8, 8), teacher layer "
+                  "'act2' gives (16, 16, 4, 4); pass pool=True"),
+              Bad('at: fit a layer that is not a map', lambda: at_fit(AT('flat', 'flat')), ValueError,
+                  "at: attention maps need (N, C, H, W) features: student layer 'flat' gives (16, 8)"),
+              Bad('at: fit unknown teacher layer', lambda: at_fit(AT('act2', 'layer2')), ValueError,
+                  "no layer 'layer2' in the teacher"),
+              Bad('at: AT() on MLPs (no stages)', lambda: distill_fit(tiny_net(32), AT(), student=tiny_net()),
+                  ValueError, 'no student and teacher stages share a spatial resolution'),
+              Bad('at: fit with a cached teacher',
+                  lambda: at_fit(AT('act2', 'act2'), teacher=ZeroCache(), dls=at_image_dls(with_idx=True)), TypeError,
+                  "term 'at' reads teacher features, so the teacher must be an nn.Module")])
+
+class Transpose(nn.Module):
+    "Transpose a (b, D) output: a layer whose first dimension is not the batch."
+    def forward(self, x): return x.T
+
+def transposing_net(width: int = 12) -> nn.Sequential:
+    "`tiny_net` with two transposes after `act`: its layer `swap` outputs (width, b)."
+    return nn.Sequential(OrderedDict(hidden=nn.Linear(8, width), act=nn.ReLU(), swap=Transpose(), back=Transpose(),
+                                     head=nn.Linear(width, 4)))
+
+F43, LONG43 = torch.randn(4, 3), torch.ones(4, 3, dtype=torch.long)
+SP_ROWS = (
+    [Bad('sp: sp_loss batch sizes differ', lambda: sp_loss(F43, torch.randn(5, 3)), ValueError,
+         'batch sizes differ: `fs` has 4 samples (4, 3), `ft` has 5'),
+     Bad('sp: sp_loss batch sizes differ in a list', lambda: sp_loss([F43, F43], [F43, torch.randn(5, 2, 2)]),
+         ValueError, '`fs[1]` has 4 samples (4, 3), `ft[1]` has 5 (5, 2, 2)'),
+     Bad('sp: sp_loss unpaired lists', lambda: sp_loss([F43], []), ValueError,
+         'need as many student as teacher features (>0), got 1 and 0'),
+     Bad('sp: sp_loss empty lists', lambda: sp_loss([], []), ValueError, 'need as many student as teacher features'),
+     Bad('sp: sp_loss 1-D fs', lambda: sp_loss(torch.randn(4), F43), ValueError, '`fs` must have shape (b, ...)'),
+     Bad('sp: sp_loss 1-D ft', lambda: sp_loss(F43, torch.randn(4)), ValueError, '`ft` must have shape (b, ...)'),
+     Bad('sp: sp_loss 0-D fs', lambda: sp_loss(torch.tensor(1.), F43), ValueError, '`fs` must have shape (b, ...)'),
+     Bad('sp: sp_loss integer fs', lambda: sp_loss(LONG43, F43), TypeError, '`fs` must be floating point'),
+     Bad('sp: sp_loss integer ft', lambda: sp_loss(F43, LONG43), TypeError, '`ft` must be floating point'),
+     Bad('sp: sp_loss integer ft in a list', lambda: sp_loss([F43], [LONG43]), TypeError,
+         '`ft[0]` must be floating point'),
+     Bad('sp: sp_loss fs a number', lambda: sp_loss(3., F43), TypeError, '`fs` must be a tensor or a list of tensors'),
+     Bad('sp: sp_loss ft None', lambda: sp_loss(F43, None), TypeError, '`ft` must be a tensor or a list of tensors'),
+     Bad('sp: sp_loss list item not a tensor', lambda: sp_loss([F43, 'x'], [F43, F43]), TypeError,
+         '`fs[1]` must be a tensor, got str'),
+     Bad('sp: sp_loss empty batch', lambda: sp_loss(torch.randn(0, 3), torch.randn(0, 3)), ValueError,
+         '`fs` is an empty batch'),
+     Bad('sp: sp_similarity 1-D', lambda: sp_similarity(torch.randn(4)), ValueError, '`f` must have shape (b, ...)'),
+     Bad('sp: sp_similarity integer', lambda: sp_similarity(LONG43), TypeError, '`f` must be floating point'),
+     Bad('sp: sp_similarity not a tensor', lambda: sp_similarity([[1., 2.]]), TypeError, '`f` must be a tensor'),
+     Bad('sp: sp_similarity empty batch', lambda: sp_similarity(torch.randn(0, 3)), ValueError,
+         '`f` is an empty batch')]
+    + number_rows('sp', 'SP', SP, {'weight': WEIGHT})
+    + [Bad('sp: SP bad which', lambda: SP(which='middle'), ValueError,
+           "`which` must be one of ('stages', 'last', 'embedding')"),
+       Bad('sp: SP student layer only', lambda: SP('act'), ValueError,
+           'name both the student and the teacher layers, or neither'),
+       Bad('sp: SP unpaired layers', lambda: SP(['hidden', 'act'], 'act'), ValueError, '2 student layers'),
+       Bad('sp: Distill sp_weight<0', lambda: Distill(nn.Linear(8, 4), SP(), sp_weight=-1.), ValueError,
+           '`sp_weight`'),
+       Bad('sp: Distill sp_weight NaN', lambda: Distill(nn.Linear(8, 4), SP(), sp_weight=NAN), ValueError,
+           '`sp_weight`'),
+       Bad('sp: fit batch sizes differ',
+           lambda: distill_fit(tiny_net(32), SP('swap', 'act'), student=transposing_net()), ValueError,
+           "sp: batch sizes differ: student layer 'swap' gives (12, 16), teacher layer 'act' gives (16, 32)"),
+       Bad('sp: fit unknown student layer', lambda: distill_fit(tiny_net(32), SP('akt', 'act'), student=tiny_net()),
+           ValueError, "no layer 'akt' in the student"),
+       Bad('sp: fit unknown teacher layer', lambda: distill_fit(tiny_net(32), SP('act', 'layer4'), student=tiny_net()),
+           ValueError, "no layer 'layer4' in the teacher"),
+       Bad('sp: fit layers by shape on MLPs', lambda: distill_fit(tiny_net(32), SP(), student=tiny_net()), ValueError,
+           'no student and teacher stages share a spatial resolution'),
+       Bad('sp: fit with a cached teacher',
+           lambda: distill_fit(ZeroCache(), SP('act', 'act'), student=tiny_net(), dls=synth_dls(n=64, bs=16,
+                                                                                               with_idx=True)),
+           TypeError, "term 'sp' reads teacher features, so the teacher must be an nn.Module")])
+
+F_S, F_T = torch.randn(4, 6, generator=g), torch.randn(4, 9, generator=g)   # student and teacher embeddings
+F_TALL = torch.randn(5, 9, generator=g)                                      # a teacher batch of 5 samples
+
+class FoldPairs(nn.Module):
+    "A teacher whose `pairs` layer folds every two samples into one row (a layer with N/2 rows), logits as usual."
+    def __init__(self): super().__init__(); self.body = tiny_net(32); self.pairs = nn.Identity()
+    def forward(self, x):
+        self.pairs(x.reshape(len(x) // 2, -1))
+        return self.body(x)
+
+def feature_rows(family: str, fname: str, f: Callable, name: str, other: tuple = ()) -> list[Bad]:
+    "Features that are not a tensor, not floating point, or not one row per sample, in argument `name`."
+    def call(v): return lambda: f(*other, v) if other else f(v)
+    return [Bad(f'{family}: {fname} {name} a list', call([[1., 2.], [3., 4.]]), TypeError,
+                f'`{name}` must be a tensor'),
+            Bad(f'{family}: {fname} integer {name}', call(torch.ones(4, 6, dtype=torch.long)), TypeError,
+                f'`{name}` must be a floating point tensor'),
+            Bad(f'{family}: {fname} 1-D {name}', call(torch.randn(6)), ValueError,
+                f'`{name}` must have shape (N, D) or (N, ...)')]
+
+PKT_ROWS = (feature_rows('pkt', 'pkt_loss', lambda fs: pkt_loss(fs, F_T), 'fs')
+            + feature_rows('pkt', 'pkt_loss', lambda ft: pkt_loss(F_S, ft), 'ft')
+            + number_rows('pkt', 'pkt_loss', lambda **kw: pkt_loss(F_S, F_T, **kw), {'eps': POSITIVE})
+            + [variant_row('pkt', 'pkt_loss', lambda **kw: pkt_loss(F_S, F_T, **kw)),
+               Bad('pkt: pkt_loss batch sizes differ', lambda: pkt_loss(F_S, F_TALL), ValueError,
+                   'batch sizes differ: `fs` has 4 samples, `ft` has 5'),
+               Bad('pkt: pkt_loss batch sizes differ (code)', lambda: pkt_loss(F_S, F_TALL, variant='code'),
+                   ValueError, 'batch sizes differ: `fs` has 4 samples, `ft` has 5')]
+            + feature_rows('pkt', 'pkt_probs', pkt_probs, 'f')
+            + number_rows('pkt', 'pkt_probs', lambda **kw: pkt_probs(F_T, **kw), {'eps': [0, NAN, '1e-7']})
+            + [variant_row('pkt', 'pkt_probs', lambda **kw: pkt_probs(F_T, **kw))]
+            + feature_rows('pkt', 'cosine_kernel', cosine_kernel, 'f')
+            + number_rows('pkt', 'cosine_kernel', lambda **kw: cosine_kernel(F_T, **kw), {'eps': [-1., INF]})
+            + [variant_row('pkt', 'cosine_kernel', lambda **kw: cosine_kernel(F_T, **kw))]
+            + number_rows('pkt', 'PKT', PKT, {'eps': [0, -1e-7, NAN, '1e-7'], 'weight': WEIGHT})
+            + [variant_row('pkt', 'PKT', PKT),
+               Bad('pkt: PKT student layer without the teacher\'s', lambda: PKT('act'), ValueError,
+                   'name both the student and the teacher layers, or neither'),
+               Bad('pkt: PKT unknown keyword', lambda: PKT(epsilon=1e-7), TypeError, "unknown keyword(s) ['epsilon']"),
+               Bad('pkt: PKT which unknown', lambda: PKT(which='penultimate'), ValueError, '`which` must be one of'),
+               Bad('pkt: PKT connectors unknown rule', lambda: PKT(connectors='some'), ValueError,
+                   "`connectors` must be None, 'auto', 'all'"),
+               Bad('pkt: PKT called outside Distill', lambda: PKT('act', 'act')(KDBatch(s=S, t=T, y=Y)), RuntimeError,
+                   'pkt: no hooks installed'),
+               Bad('pkt: PKT.feature_loss batch sizes differ',
+                   lambda: PKT('act', 'pairs').feature_loss([torch.randn(16, 16)], [torch.randn(8, 32)], None),
+                   ValueError, "pkt: batch sizes differ: student layer 'act' gives (16, 16), teacher layer 'pairs' "
+                               "gives (8, 32)"),
+               Bad('pkt: Distill pkt_weight<0', lambda: Distill(nn.Linear(8, 4), PKT(), pkt_weight=-1.), ValueError,
+                   '`pkt_weight`'),
+               Bad('pkt: Distill pkt_weight string', lambda: Distill(nn.Linear(8, 4), PKT(), pkt_weight='30000'),
+                   TypeError, '`pkt_weight` must be a number'),
+               Bad('pkt: fit unknown student layer',
+                   lambda: distill_fit(tiny_net(32), PKT('akt', 'act'), student=tiny_net()), ValueError,
+                   "no layer 'akt' in the student"),
+               Bad('pkt: fit unknown teacher layer',
+                   lambda: distill_fit(tiny_net(32), PKT('act', 'layer4'), student=tiny_net()), ValueError,
+                   "no layer 'layer4' in the teacher"),
+               Bad('pkt: fit teacher layer with another batch size',
+                   lambda: distill_fit(FoldPairs(), PKT('act', 'pairs'), student=tiny_net()), ValueError,
+                   "pkt: batch sizes differ: student layer 'act' gives (16, 16), teacher layer 'pairs' gives (8, 16)"),
+               Bad('pkt: fit by shape, teacher without an embedding layer',
+                   lambda: distill_fit(nn.Linear(8, 4), PKT(), student=tiny_net()), ValueError,
+                   'no embedding layer'),
+               Bad('pkt: fit with a cached teacher',
+                   lambda: distill_fit(ZeroCache(), PKT('act', 'act'), student=tiny_net(),
+                                       dls=synth_dls(n=64, bs=16, with_idx=True)),
+                   TypeError, "term 'pkt' reads teacher features, so the teacher must be an nn.Module")])
+
+# ---------------------------------------------------------------------------------------------------------------
+# fitnets: the hint loss, the regressor, the one-stage term inside a Learner, the two stages. FEATS: 4 samples of
+# 8x3x3 feature maps; tiny_net's `act` layer gives (16, width) vectors.
+FEATS = torch.randn(4, 8, 3, 3, generator=g)
+
+def two_stage(**kw):
+    "`fitnets_two_stage` on the synthetic data with MLPs; a bad argument stops it before anything trains."
+    return fitnets_two_stage(synth_dls(n=64, bs=16), tiny_net(), tiny_net(32), quiet=True, **kw)
+
+FITNETS_ROWS = (
+    [Bad('fitnets: fitnets_loss fs not a tensor', lambda: fitnets_loss([1., 2.], FEATS), TypeError,
+         '`fs` must be a tensor of features'),
+     Bad('fitnets: fitnets_loss ft not a tensor', lambda: fitnets_loss(FEATS, FEATS.numpy()), TypeError,
+         '`ft` must be a tensor of features'),
+     Bad('fitnets: fitnets_loss integer fs', lambda: fitnets_loss(FEATS.long(), FEATS), TypeError,
+         '`fs` must be a floating point tensor'),
+     Bad('fitnets: fitnets_loss integer ft', lambda: fitnets_loss(FEATS, FEATS.long()), TypeError,
+         '`ft` must be a floating point tensor'),
+     Bad('fitnets: fitnets_loss 1-D fs', lambda: fitnets_loss(FEATS[0, 0, 0], FEATS[0, 0, 0]), ValueError,
+         '`fs` must have shape (N, ...)'),
+     Bad('fitnets: fitnets_loss batch sizes differ', lambda: fitnets_loss(FEATS, FEATS[:3]), ValueError,
+         'batch sizes differ: `fs` has 4 samples, `ft` has 3'),
+     Bad('fitnets: fitnets_loss shapes differ', lambda: fitnets_loss(FEATS, torch.randn(4, 16, 3, 3)), ValueError,
+         '`fs` and `ft` shapes differ: (4, 8, 3, 3) vs (4, 16, 3, 3)'),
+     Bad('fitnets: fitnets_loss empty batch', lambda: fitnets_loss(torch.randn(0, 8), torch.randn(0, 8)), ValueError,
+         'are empty'),
+     Bad('fitnets: fitnets_loss unknown reduction', lambda: fitnets_loss(FEATS, FEATS, reduction='batchmean'),
+         ValueError, "`reduction` must be one of ('sum', 'mean')"),
+     Bad('fitnets: fitnets_loss reduction None', lambda: fitnets_loss(FEATS, FEATS, reduction=None), ValueError,
+         '`reduction`'),
+     Bad('fitnets: HintRegressor ranks differ', lambda: HintRegressor((2, 8, 4, 4), (2, 32)), ValueError,
+         'differ in rank'),
+     Bad('fitnets: HintRegressor zero channels', lambda: HintRegressor((2, 0, 4, 4), (2, 32, 4, 4)), ValueError,
+         '`s_shape` must be an int >= 1'),
+     Bad('fitnets: HintRegressor float size', lambda: HintRegressor((2, 8, 4, 4), (2, 32, 4.5, 4)), TypeError,
+         '`t_shape` must be an int'),
+     Bad('fitnets: HintRegressor token lengths differ', lambda: HintRegressor((2, 5, 16), (2, 7, 64)), ValueError,
+         'differ outside the last dimension'),
+     Bad('fitnets: HintRegressor rank 1', lambda: HintRegressor((2,), (2,)), ValueError,
+         'no regressor for features of rank 1'),
+     Bad('fitnets: probe_features unknown layer',
+         lambda: probe_features(NET, 'akt', torch.randn(1, 1, 3, 3), 'teacher'), ValueError,
+         "no layer 'akt' in the teacher"),
+     Bad('fitnets: FitNets unknown reduction', lambda: FitNets(reduction='batchmean'), ValueError,
+         "`reduction` must be one of ('sum', 'mean')"),
+     Bad('fitnets: FitNets unknown regressor option', lambda: FitNets(relu=False), TypeError,
+         "unknown keyword(s) ['relu']; the regressor options are `bn` and `act`"),
+     Bad('fitnets: FitNets regressor option without regressors',
+         lambda: FitNets('act', 'act', connectors=None, bn=False), TypeError, "unknown keyword(s) ['bn']"),
+     Bad('fitnets: FitNets unknown which', lambda: FitNets(which='middle'), ValueError, '`which` must be one of'),
+     Bad('fitnets: FitNets student layers only', lambda: FitNets('act'), ValueError,
+         'name both the student and the teacher layers, or neither'),
+     Bad('fitnets: FitNets unknown connector rule', lambda: FitNets(connectors='every'), ValueError,
+         "`connectors` must be None, 'auto', 'all'"),
+     Bad('fitnets: FitNets unpaired layers', lambda: FitNets(['hidden', 'act'], 'act'), ValueError, '2 student layers'),
+     Bad('fitnets: Distill fitnets_weight<0', lambda: Distill(nn.Linear(8, 4), FitNets(), fitnets_weight=-1.),
+         ValueError, '`fitnets_weight`'),
+     Bad('fitnets: fit unknown student layer',
+         lambda: distill_fit(tiny_net(32), FitNets('hiden', 'act'), student=tiny_net()), ValueError,
+         "no layer 'hiden' in the student"),
+     Bad('fitnets: fit unknown teacher layer',
+         lambda: distill_fit(tiny_net(32), FitNets('act', 'akt'), student=tiny_net()), ValueError,
+         "no layer 'akt' in the teacher"),
+     Bad('fitnets: fit feature shapes differ, no regressor',
+         lambda: distill_fit(tiny_net(32), FitNets('act', 'act', connectors=None), student=tiny_net()), ValueError,
+         "fitnets: feature shapes differ: student layer 'act' gives (16, 16), teacher layer 'act' gives (16, 32); "
+         "pass a connector for this pair"),
+     Bad('fitnets: fit regressor of the wrong size',
+         lambda: distill_fit(tiny_net(32), FitNets('act', 'act', nn.Linear(16, 24)), student=tiny_net()), ValueError,
+         "the connector must output the teacher feature's shape"),
+     Bad('fitnets: fit layers by shape on MLPs',
+         lambda: distill_fit(tiny_net(32), FitNets(), student=tiny_net()), ValueError,
+         'no student and teacher stages share a spatial resolution (student: no maps'),
+     Bad('fitnets: fit with a cached teacher',
+         lambda: distill_fit(ZeroCache(), FitNets('act', 'act'), student=tiny_net(),
+                             dls=synth_dls(n=64, bs=16, with_idx=True)),
+         TypeError, "term 'fitnets' reads teacher features, so the teacher must be an nn.Module")]
+    + number_rows('fitnets', 'FitNets', FitNets, {'weight': WEIGHT})
+    + number_rows('fitnets', 'FitNetsKD', FitNetsKD, {'T': [0, -1., NAN, '3'], 'lam': WEIGHT, 'lam_end': [-1.]})
+    + [Bad('fitnets: Distill fitnets_kd_weight<0', lambda: Distill(nn.Linear(8, 4), FitNetsKD(), fitnets_kd_weight=-1.),
+           ValueError, '`fitnets_kd_weight`'),
+       Bad('fitnets: fitnets_two_stage hint_epochs=0', lambda: two_stage(hint_epochs=0), ValueError,
+           '`hint_epochs` must be an int >= 1'),
+       Bad('fitnets: fitnets_two_stage epochs float', lambda: two_stage(epochs=1.5), TypeError,
+           '`epochs` must be an int'),
+       Bad('fitnets: fitnets_two_stage lr=0', lambda: two_stage(lr=0), ValueError, '`lr` must be a finite number > 0'),
+       Bad('fitnets: HintStage without Distill', lambda: fit_tiny(HintStage(), student=tiny_net()), ValueError,
+           'HintStage needs a `Distill` callback'),
+       Bad('fitnets: HintStage without a feature term', lambda: fit_tiny(Distill(nn.Linear(8, 4), KD()), HintStage()),
+           ValueError, 'HintStage needs a feature term'),
+       Bad('fitnets: guided_parameters unknown layer', lambda: guided_parameters(tiny_net(), 'akt', torch.randn(2, 8)),
+           ValueError, "no layer 'akt' in the student")])
+
+_rkd_g = torch.Generator().manual_seed(1)
+E_S, E_T = torch.randn(8, 4, generator=_rkd_g), torch.randn(8, 6, generator=_rkd_g)
+
+class Regroup(nn.Module):
+    "(N, D) -> (2N, D/2): a layer that regroups the batch (its output no longer has one row per sample)."
+    def forward(self, x): return x.reshape(-1, x.shape[1] // 2)
+
+class Ungroup(nn.Module):
+    def forward(self, x): return x.reshape(-1, x.shape[1] * 2)
+
+def regrouping_net() -> nn.Sequential:
+    "An MLP on the 8 synthetic features whose layer `split` gives (2N, 16) for a batch of N."
+    return nn.Sequential(OrderedDict(hidden=nn.Linear(8, 32), act=nn.ReLU(), split=Regroup(), join=Ungroup(),
+                                     head=nn.Linear(32, 4)))
+
+def embedding_rows(fname: str, f: Callable) -> list[Bad]:
+    "`f(s, t)` with a bad student or teacher embedding: not a tensor, integer, 1-D, no samples, other batch sizes."
+    return [
+        Bad(f'rkd: {fname} s not a tensor', lambda: f(E_S.tolist(), E_T), TypeError, '`s` must be a tensor'),
+        Bad(f'rkd: {fname} integer s', lambda: f(E_S.long(), E_T), TypeError, '`s` must be a floating point tensor'),
+        Bad(f'rkd: {fname} integer t', lambda: f(E_S, E_T.long()), TypeError, '`t` must be a floating point tensor'),
+        Bad(f'rkd: {fname} 1-D s', lambda: f(E_S[:, 0], E_T), ValueError, '`s` must have shape (N, D)'),
+        Bad(f'rkd: {fname} 1-D t', lambda: f(E_S, E_T[0]), ValueError, '`t` must have shape (N, D)'),
+        Bad(f'rkd: {fname} empty batch', lambda: f(E_S[:0], E_T[:0]), ValueError, '`s` holds no samples'),
+        Bad(f'rkd: {fname} batch sizes differ', lambda: f(E_S, E_T[:6]), ValueError,
+            'batch sizes differ: `s` has 8 samples, `t` has 6'),
+    ]
+
+RKD_ROWS = (
+    embedding_rows('rkd_loss', rkd_loss) + embedding_rows('rkd_parts', rkd_parts)
+    + number_rows('rkd', 'rkd_loss', lambda **kw: rkd_loss(E_S, E_T, **kw),
+                  {'distance_weight': WEIGHT + [INF], 'angle_weight': WEIGHT + [INF]})
+    + [variant_row('rkd', 'rkd_loss', lambda **kw: rkd_loss(E_S, E_T, **kw)),
+       variant_row('rkd', 'rkd_parts', lambda **kw: rkd_parts(E_S, E_T, **kw))]
+    + [Bad(f'rkd: {f.__name__} {what}', lambda f=f, e=e: f(e), exc, says)
+       for f in (distance_potential, angle_potential)
+       for what, e, exc, says in [('not a tensor', [[0., 1.]], TypeError, '`e` must be a tensor'),
+                                  ('integer e', E_S.long(), TypeError, '`e` must be a floating point tensor'),
+                                  ('1-D e', E_S[:, 0], ValueError, '`e` must have shape (N, D)'),
+                                  ('no samples', E_S[:0], ValueError, '`e` holds no samples')]]
+    + number_rows('rkd', 'RKD', RKD, {'distance_weight': WEIGHT + [INF], 'angle_weight': WEIGHT + [INF],
+                                      'weight': WEIGHT})
+    + [variant_row('rkd', 'RKD', RKD),
+       Bad('rkd: RKD normalize not a bool', lambda: RKD(normalize='yes'), TypeError,
+           '`normalize` must be True or False'),
+       Bad('rkd: RKD misspelt keyword', lambda: RKD(distance_wieght=1.), TypeError,
+           "unknown keyword(s) ['distance_wieght']"),
+       Bad('rkd: RKD student layers only', lambda: RKD('act'), ValueError,
+           'name both the student and the teacher layers, or neither'),
+       Bad('rkd: RKD unknown which', lambda: RKD(which='first'), ValueError, '`which` must be one of'),
+       Bad('rkd: Distill rkd_weight<0', lambda: Distill(nn.Linear(8, 4), RKD(), rkd_weight=-1.), ValueError,
+           '`rkd_weight`'),
+       Bad('rkd: fit unknown student layer', lambda: distill_fit(tiny_net(32), RKD('akt', 'act'), student=tiny_net()),
+           ValueError, "no layer 'akt' in the student"),
+       Bad('rkd: fit unknown teacher layer', lambda: distill_fit(tiny_net(32), RKD('act', 'flat'), student=tiny_net()),
+           ValueError, "no layer 'flat' in the teacher"),
+       Bad('rkd: fit teacher layer of another batch size',
+           lambda: distill_fit(regrouping_net(), RKD('act', 'split'), student=tiny_net()), ValueError,
+           "rkd: batch sizes differ: student layer 'act' gives (16, 16), teacher layer 'split' gives (32, 16)"),
+       Bad('rkd: fit with a cached teacher',
+           lambda: distill_fit(ZeroCache(), RKD(), student=tiny_net(), dls=synth_dls(n=64, bs=16, with_idx=True)),
+           TypeError, "term 'rkd' reads teacher features, so the teacher must be an nn.Module")])
+
 METHOD_ROWS = (LOGIT_MSE_ROWS + KD_ROWS + DKD_ROWS + LSKD_ROWS + NKD_ROWS + USKD_ROWS + TTM_ROWS + DTS_ROWS + PLD_ROWS
-               + SINKD_ROWS + DHKD_ROWS + OFA_ROWS + CLIP_ROWS + LS_ROWS)
+               + SINKD_ROWS + DHKD_ROWS + OFA_ROWS + CLIP_ROWS + LS_ROWS
+               + FITNETS_ROWS + AT_ROWS + RKD_ROWS + SP_ROWS + PKT_ROWS)
 BAD = CORE + DIV + FEAT + TEACH + DATA + BENCH + METHOD_ROWS
 
 # ---------------------------------------------------------------------------------------------------------------

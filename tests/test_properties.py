@@ -45,7 +45,12 @@ from kdnb.methods.ofa import ofa_loss
 from kdnb.methods.logitclip import logitclip_ce, clip_logits, lp_norm
 from kdnb.methods.ls_compat import ls_loss
 from kdnb.methods.dts import dts_gap
-from strategies import Logits, logits, ROW_KINDS
+from kdnb.methods.at import at_map, at_loss
+from kdnb.methods.sp import sp_loss, sp_similarity
+from kdnb.methods.pkt import pkt_loss, pkt_probs, cosine_kernel
+from kdnb.methods.fitnets import fitnets_loss, HintRegressor
+from kdnb.methods.rkd import rkd_loss, rkd_parts, distance_potential, angle_potential
+from strategies import Logits, logits, ROW_KINDS, LIMIT, SCALES
 
 Tensor = torch.Tensor
 
@@ -136,6 +141,10 @@ class Case:
     ranks: bool = False              # ranks classes by a computed score, whose exact ties rounding breaks either way
     grad: bool = True                # has a gradient (dts_gap is a float computed without one)
     class_sum: bool = False          # sums a term per class (not weighted by probabilities): rounding grows with C
+    normalized: bool = False         # L2-normalises each sample's row: its Jacobian is ~1/‖row‖
+    # False: float32 differs from float64 beyond rounding on some inputs, by the formula's own cancellation (the
+    # method's notebook shows where); such a case is left out of test_low_precision_matches_float64
+    low_precision: bool = True
 
     @property
     def id(self) -> str:
@@ -205,6 +214,48 @@ CASES = [
     Case(ls_loss, args='sy', invariant=('shift_s', 'classes')),
     Case(dts_gap, args='sty', nonneg=False, zero=same, invariant=ALL, grad=False),
 ]
+
+# feature and relation losses (issue 17): `s` and `t` play (N, D) student and teacher features
+CASES += [Case(sp_loss, zero=same, upper=lambda N, C: 4 / N, invariant=('swap', 'classes'))]   # a row: a sample
+
+# (2) the same permutation of every tensor's samples: a loss that treats the batch symmetrically does not change
+def _permute_batch(d, g):
+    perm = torch.randperm(len(d['s']), generator=g)
+    return {k: v[perm] for k, v in d.items()}
+INVARIANCES['batch'] = _permute_batch
+
+# (3) rows of CASES. PKT reads only directions: a positive scale of any sample, the same permutation of the features
+# of both (a rotation) or of the samples of both leave it unchanged. The code variant's f / (‖f‖ + eps) is scale-
+# invariant only up to eps / ‖f‖, so it keeps the permutations; its eps inside the log moves its minimum off s = t
+# (value 0 there, gradient O(eps / ‖f‖)): no `zero`, see test_pkt_code_is_zero_at_match.
+PKT_CASES = [
+    Case(pkt_loss, zero=same, invariant=('scale_s', 'scale_t', 'classes', 'batch'), normalized=True),
+    # the authors' log(p + eps) with (cos + 1)/2 near 0 (opposite embeddings): float32's cancellation in 1 + cos is
+    # the size of eps there: on 3 samples of 2 features float32 gave 0.131002 where float64 gave 0.130654
+    Case(pkt_loss, CODE, invariant=('classes', 'batch'), normalized=True, low_precision=False),
+]
+CASES += PKT_CASES
+
+CASES_FITNETS = [
+    Case(fitnets_loss, zero=same, invariant=('shift_st', 'classes', 'swap'), class_sum=True),      # ½‖·‖², batch mean
+    Case(fitnets_loss, dict(reduction='mean'), zero=same, invariant=('shift_st', 'classes', 'swap')),  # MSE
+]
+CASES += CASES_FITNETS
+
+# RKD. The drawn logits stand in for embeddings (D_s = D_t = C): only their
+#    distances and angles matter. Invariant: swapping student and teacher (the Huber loss is symmetric, each side is
+#    normalised by itself) and permuting the classes of both (an orthogonal map of both embeddings). Not invariant:
+#    per-row shifts and scales (they move samples relative to each other), a permutation of the student's batch alone.
+#    The 'code' variant (the authors' arithmetic: |a|² + |b|² - 2ab clamped at 1e-12, F.normalize) is promised
+#    equal under the invariances on moderate embeddings only (finite_scale=10: cancellation in |a|² + |b|² - 2ab).
+RKD_CASES = [
+    Case(rkd_loss, zero=same, invariant=('swap', 'classes')),
+    Case(rkd_loss, CODE, zero=same, invariant=('swap', 'classes'), finite_scale=10.),
+    Case(rkd_parts, zero=same, invariant=('swap', 'classes')),
+    Case(rkd_parts, CODE, zero=same, invariant=('swap', 'classes'), finite_scale=10.),
+]
+CASES += RKD_CASES
+
 
 # Real defects found by these tests, as (test, case id, dtype or None): reason. Each is a strict xfail, so fixing the
 # library makes the test pass and the xfail fail: then delete the entry.
@@ -303,7 +354,7 @@ def test_cases_cover_every_loss():
     for m in pkgutil.iter_modules(kdnb.methods.__path__):
         module = importlib.import_module(f'kdnb.methods.{m.name}')
         required |= {n for n in module.__all__ if n.endswith('_loss') and callable(getattr(module, n))}
-    covered = {c.fn.__name__ for c in CASES}
+    covered = {c.fn.__name__ for c in CASES} | MAP_LOSSES   # MAP_LOSSES: read feature maps, tested on their own
     assert required <= covered, (f"functions without properties in CASES: {sorted(required - covered)}: add a "
                                  f"`Case(...)` "
                                  "row stating what the math guarantees (the docs' 'Adding a method' page)")
@@ -351,6 +402,7 @@ def test_zero_at_match(case, draw, dtype):
     tol = rounding(case, d)
     assert out.abs().max() <= tol, f"value {out.abs().max().item():.3g} at the match (tolerance {tol:.3g})"
     if case.standardized: tol *= 1 + 1 / min_row_std(d['s'])    # the z-score's Jacobian is ~1/std
+    if case.normalized: tol *= 1 + 1 / float(d['s'].double().norm(dim=-1).min().clamp_min(1e-300))
     if grad is not None:
         assert grad.abs().max() <= tol, f"gradient {grad.abs().max().item():.3g} at the match (tolerance {tol:.3g})"
 
@@ -387,7 +439,8 @@ def standardized_slack(*ds: dict) -> float:
     largest = max(float(x.abs().max()) for x in xs)
     return (1e-7 + ULPS * torch.finfo(torch.float64).eps * largest) / min_row_std(*xs)
 
-@pytest.mark.parametrize('case', params('test_low_precision_matches_float64', lambda c: not c.ranks))
+@pytest.mark.parametrize('case', params('test_low_precision_matches_float64',
+                                        lambda c: not c.ranks and c.low_precision))
 @PROPERTY
 @special_rows(dtype=torch.float32)
 @given(draw=logits(), dtype=st.sampled_from(LOW_DTYPES))
@@ -520,3 +573,519 @@ def test_ls_loss_at_least_entropy_of_smoothed_target(d, alpha):
     q = torch.full((C,), alpha / C, dtype=torch.float64); q[0] += 1 - alpha
     entropy = float(-(q * torch.where(q > 0, q.log(), 0.)).sum())
     assert ls_loss(z, y, alpha) >= entropy - rounding(Case(ls_loss), d)
+
+# ---------------------------------------------------------------------------------------------------------------
+# feature and relation methods (issue 17)
+
+MAP_KINDS = ('normal', 'relu', 'zero', 'spot', 'wide')   # how a layer's features are drawn (see `Maps.layer`)
+MAP_LOSSES = {'at_loss'}
+
+@dataclass(frozen=True)
+class Maps:
+    "A drawn batch of student and teacher features: `layers` pairs of (N, C_s, H, W) and (N, C_t, H, W) maps."
+    seed: int
+    N: int
+    Cs: int
+    Ct: int
+    H: int
+    W: int
+    layers: int
+    scale: float
+    s_kind: str
+    t_kind: str
+
+    @staticmethod
+    def layer(kind: str, N: int, C: int, H: int, W: int, scale: float, g: torch.Generator) -> Tensor:
+        """One layer's float64 features: 'normal' N(0, scale²), 'relu' (its positive part, many exact zeros), 'zero'
+        (a dead layer), 'spot' (zero but for one location per sample) or 'wide' (entries of magnitude up to 1e3)."""
+        x = scale * torch.randn(N, C, H, W, generator=g, dtype=torch.float64)
+        if kind == 'relu': return x.clamp_min(0)
+        if kind == 'zero': return torch.zeros_like(x)
+        if kind == 'spot':
+            out = torch.zeros_like(x)
+            idx = torch.randint(0, H * W, (N,), generator=g)
+            out.view(N, C, -1)[torch.arange(N), :, idx] = x.view(N, C, -1)[torch.arange(N), :, idx]
+            return out
+        if kind == 'wide': return x * 10 ** (3 * torch.rand(N, C, 1, 1, generator=g, dtype=torch.float64))
+        return x
+
+    def tensors(self, dtype: torch.dtype = torch.float64) -> tuple[list, list]:
+        """Student features `fs` and teacher features `ft`, one tensor per layer pair (the k-th at H/2^k x W/2^k),
+        entries within ±LIMIT (finite in float16)."""
+        g = torch.Generator().manual_seed(self.seed)
+        fs, ft = [], []
+        for k in range(self.layers):
+            H, W = max(1, self.H >> k), max(1, self.W >> k)
+            for out, kind, C in ((fs, self.s_kind, self.Cs), (ft, self.t_kind, self.Ct)):
+                out.append(self.layer(kind, self.N, C, H, W, self.scale, g).clamp(-LIMIT, LIMIT).to(dtype))
+        return fs, ft
+
+@st.composite
+def maps(draw, kinds=MAP_KINDS) -> Maps:
+    return Maps(seed=draw(st.integers(0, 2**32 - 1)), N=draw(st.integers(1, 6)), Cs=draw(st.integers(1, 8)),
+                Ct=draw(st.integers(1, 8)), H=draw(st.integers(1, 9)), W=draw(st.integers(1, 9)),
+                layers=draw(st.integers(1, 3)), scale=draw(st.sampled_from((1e-3, 1., 100.))),
+                s_kind=draw(st.sampled_from(kinds)), t_kind=draw(st.sampled_from(kinds)))
+
+def special_maps(**others):
+    "Every kind of map once for the student and once for the teacher, as explicit examples."
+    kinds = MAP_KINDS[2:] + MAP_KINDS[:2]
+    draws = [Maps(seed=i, N=3, Cs=4, Ct=6, H=5, W=4, layers=2, scale=1., s_kind=k, t_kind=kinds[i])
+             for i, k in enumerate(MAP_KINDS)]
+    def decorate(test):
+        for d in reversed(draws): test = example(m=d, **others)(test)
+        return test
+    return decorate
+
+def at_bound(fs, variant: str) -> float:
+    """Largest value of `at_loss` for p = 2: the maps are non-negative vectors of norm <= 1, so a sample's distance is
+    at most √2; per layer √2 / (2HW) (paper) or 2 / (HW) (code)."""
+    return sum((math.sqrt(2) / 2 if variant == 'paper' else 2.) / (f.shape[2] * f.shape[3]) for f in fs)
+
+def at_grad(fs, ft, **kwargs):
+    "`at_loss` and its gradient with respect to the student features."
+    fs = [f.detach().clone().requires_grad_() for f in fs]
+    v = at_loss(fs, ft, **kwargs)
+    return v, torch.autograd.grad(v, fs)
+
+@pytest.mark.parametrize('variant', ['paper', 'code'])
+@pytest.mark.parametrize('dtype', [pytest.param(dt, id=str(dt).replace('torch.', '')) for dt in ALL_DTYPES])
+@PROPERTY
+@special_maps()
+@given(m=maps())
+def test_at_finite_and_bounded(variant, dtype, m):
+    "Finite value and gradient on any maps (dead layers included), float32 (float64 for float64), 0 <= value <= bound."
+    fs, ft = m.tensors(dtype)
+    v, grads = at_grad(fs, ft, variant=variant)
+    assert torch.isfinite(v) and all(torch.isfinite(gr).all() for gr in grads), (v, [brief(gr) for gr in grads])
+    assert v.dtype == compute_dtype(*fs, *ft) and all(gr.dtype == dtype for gr in grads)
+    tol = ULPS * torch.finfo(v.dtype).eps
+    assert -tol <= v <= at_bound(fs, variant) + tol
+
+@pytest.mark.parametrize('p', [1., 2., 3., 4.])
+@PROPERTY
+@special_maps()
+@given(m=maps())
+def test_at_paper_any_power_finite(p, m):
+    "The paper variant has a finite value and gradient for every p >= 1, also at exact zeros (ReLU outputs)."
+    fs, ft = m.tensors()
+    v, grads = at_grad(fs, ft, p=p)
+    assert torch.isfinite(v) and all(torch.isfinite(gr).all() for gr in grads)
+
+@pytest.mark.parametrize('variant', ['paper', 'code'])
+@pytest.mark.parametrize('dtype', [torch.float64, torch.float32])
+@PROPERTY
+@special_maps(seed=0)
+@given(m=maps(), seed=st.integers(0, 2**32 - 1))
+def test_at_zero_at_proportional_maps(variant, dtype, m, seed):
+    """Zero when the teacher's map is proportional to the student's: the teacher is the student with its channels
+    permuted, sign-flipped, repeated and multiplied by a power of two (exact in any dtype)."""
+    g = torch.Generator().manual_seed(seed)
+    fs, _ = m.tensors(dtype)
+    def proportional(f):
+        perm = torch.randperm(f.shape[1], generator=g)
+        signs = (2 * torch.randint(0, 2, (1, f.shape[1], 1, 1), generator=g) - 1).to(f.dtype)
+        return (f[:, perm] * signs).repeat(1, 1 + int(torch.randint(0, 3, (1,), generator=g)), 1, 1) * 2. ** 5
+    v, grads = at_grad(fs, [proportional(f) for f in fs], variant=variant)
+    tol = ULPS * torch.finfo(dtype).eps * len(fs)
+    assert abs(v) <= tol, v
+    if variant == 'code':   # the squared distance is smooth at the match; the paper's distance has a kink there
+        assert all(gr.abs().max() <= tol * 100 / (f.abs().max() + 1e-300) for gr, f in zip(grads, fs))
+
+def _scale_samples(f, g):
+    "Each sample multiplied by its own number in [-10, -0.1] or [0.1, 10] (log-uniform magnitude, random sign)."
+    c = torch.exp(math.log(10) * (2 * torch.rand(f.shape[0], 1, 1, 1, generator=g, dtype=f.dtype) - 1))
+    return f * c * (2 * torch.randint(0, 2, c.shape, generator=g) - 1).to(f.dtype)
+
+AT_INVARIANCES = {
+    'scale_s': lambda fs, ft, g: ([_scale_samples(f, g) for f in fs], ft),
+    'scale_t': lambda fs, ft, g: (fs, [_scale_samples(f, g) for f in ft]),
+    'channels_s': lambda fs, ft, g: ([f[:, torch.randperm(f.shape[1], generator=g)] for f in fs], ft),
+    'channels_t': lambda fs, ft, g: (fs, [f[:, torch.randperm(f.shape[1], generator=g)] for f in ft]),
+    'signs_s': lambda fs, ft, g: ([f * (2 * torch.randint(0, 2, (1, f.shape[1], 1, 1), generator=g) - 1) for f in fs],
+                                  ft),
+    'batch': lambda fs, ft, g: (lambda perm: ([f[perm] for f in fs], [f[perm] for f in ft]))(
+        torch.randperm(fs[0].shape[0], generator=g)),
+    'layer_order': lambda fs, ft, g: (fs[::-1], ft[::-1]),
+}
+
+@pytest.mark.parametrize('variant', ['paper', 'code'])
+@pytest.mark.parametrize('name', list(AT_INVARIANCES))
+@PROPERTY
+@special_maps(seed=0)
+@given(m=maps(), seed=st.integers(0, 2**32 - 1))
+def test_at_invariances(variant, name, m, seed):
+    """Rescaling any sample of either network's features (by a non-zero number), permuting or sign-flipping channels,
+    permuting the batch of both alike or reordering the layer pairs leaves the loss unchanged (float64)."""
+    fs, ft = m.tensors()
+    fs2, ft2 = AT_INVARIANCES[name](fs, ft, torch.Generator().manual_seed(seed))
+    a, b = at_loss(fs, ft, variant=variant), at_loss(fs2, ft2, variant=variant)
+    assert abs(a - b) <= 1e-12 * max(1., float(a)), (float(a), float(b))
+
+@pytest.mark.parametrize('variant', ['paper', 'code'])
+@pytest.mark.parametrize('dtype', [pytest.param(dt, id=str(dt).replace('torch.', '')) for dt in LOW_DTYPES])
+@PROPERTY
+@special_maps()
+@given(m=maps())
+def test_at_low_precision_matches_float64(variant, dtype, m):
+    "Half-precision features are upcast: the value is float64's on the same (rounded) numbers, up to float32 rounding."
+    fs, ft = m.tensors(dtype)
+    low, ref = at_loss(fs, ft, variant=variant), at_loss([f.double() for f in fs], [f.double() for f in ft],
+                                                          variant=variant)
+    assert low.dtype == torch.float32
+    assert abs(low.double() - ref) <= ULPS * torch.finfo(torch.float32).eps * max(1., float(ref)) * len(fs)
+
+@PROPERTY
+@special_maps()
+@given(m=maps())
+def test_at_map_unit_or_zero(m):
+    "Each sample's attention map is a non-negative vector of norm 1, or 0 for a dead layer (F.normalize's eps)."
+    for f in m.tensors()[0]:
+        q, norms = at_map(f), at_map(f).norm(dim=1)
+        dead = f.flatten(1).abs().max(1).values == 0
+        assert (q >= 0).all()
+        assert torch.allclose(norms[~dead], torch.ones_like(norms[~dead]), atol=1e-12) and (norms[dead] == 0).all()
+
+@PROPERTY
+@given(m=maps(kinds=('normal', 'relu', 'wide')))
+def test_at_code_map_is_paper_map_for_even_p(m):
+    "The authors' channel mean of f² and the paper's Σ_c |f_c|² give the same normalised map."
+    for f in m.tensors()[0]:
+        assert torch.allclose(at_map(f, 2., 'code'), at_map(f, 2.), atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Similarity-preserving KD (sp_loss, sp_similarity) on batches of feature maps
+
+SP_MAP_KINDS = ('normal', 'relu', 'sparse')   # signed, non-negative (after a ReLU), mostly zero with dead samples
+
+@st.composite
+def feature_pairs(draw, b=st.integers(1, 8)):
+    """Student and teacher features (float64) of one batch: b samples, (C, H, W) maps of different shapes on each
+    side, of a drawn scale and kind ('sparse': 80% zeros, and sample 0 all zero when b > 1)."""
+    seed, n = draw(st.integers(0, 2**32 - 1)), draw(b)
+    shapes = [(draw(st.integers(1, 6)), draw(st.integers(1, 4)), draw(st.integers(1, 4))) for _ in 'st']
+    scale, kind = draw(st.sampled_from(SCALES)), draw(st.sampled_from(SP_MAP_KINDS))
+    g = torch.Generator().manual_seed(seed)
+    def maps(shape):
+        x = scale * torch.randn(n, *shape, generator=g, dtype=torch.float64)
+        if kind != 'normal': x = x.relu()
+        if kind == 'sparse':
+            x = x * (torch.rand(x.shape, generator=g, dtype=torch.float64) < 0.2)
+            if n > 1: x[0] = 0.
+        return x
+    return maps(shapes[0]), maps(shapes[1]), torch.Generator().manual_seed(seed + 1)
+
+def sp_tol(value) -> float: return 1e-9 * (1 + abs(float(value)))
+
+@PROPERTY
+@given(d=feature_pairs())
+def test_sp_similarity_rows(d):
+    """G is b×b, symmetric in its zero pattern, each row of a non-zero sample has unit norm and each dead sample's row
+    is 0; non-negative features give non-negative G (EXAMPLES examples)."""
+    s, _, _ = d
+    G = sp_similarity(s)
+    assert G.shape == (len(s), len(s)) and bool(torch.isfinite(G).all())
+    alive = s.flatten(1).abs().sum(1) > 0
+    assert torch.allclose(G.norm(dim=1)[alive], torch.ones(int(alive.sum()), dtype=torch.float64), atol=1e-12)
+    assert bool((G[~alive] == 0).all()) and bool((G[:, ~alive] == 0).all())
+    if (s >= 0).all(): assert bool((G >= 0).all())
+
+@PROPERTY
+@given(d=feature_pairs())
+def test_sp_finite_bounded_and_zero_at_match(d):
+    """sp_loss and its gradient are finite, 0 <= value <= 4/b (2/b for non-negative features), and the value and the
+    gradient are 0 where the student's features are the teacher's times a positive number (EXAMPLES examples)."""
+    s, t, _ = d
+    s = s.clone().requires_grad_()
+    v = sp_loss(s, t)
+    g, = torch.autograd.grad(v, s)
+    v, b = float(v.detach()), len(t)
+    assert math.isfinite(v) and bool(torch.isfinite(g).all())
+    bound = (2 if (t >= 0).all() and (s >= 0).all() else 4) / b
+    assert -1e-12 <= v <= bound + 1e-12, (v, bound)
+    s = (3. * t).requires_grad_()
+    v = sp_loss(s, t)
+    g, = torch.autograd.grad(v, s)
+    assert abs(float(v.detach())) <= 1e-12 and float(g.abs().max()) <= 1e-9 / max(float(t.abs().max()), 1e-300)
+
+@PROPERTY
+@given(d=feature_pairs(), c_s=st.floats(1e-3, 1e3), c_t=st.floats(1e-3, 1e3))
+def test_sp_invariances(d, c_s, c_t):
+    """sp_loss is unchanged by a positive scale of either side, by one permutation of the batch applied to both
+    sides (which permutes G: G(PQ) = P G Pᵀ), by duplicating the student's channels, and by swapping student and
+    teacher (EXAMPLES examples)."""
+    s, t, g = d
+    v = sp_loss(s, t)
+    tol = sp_tol(v)
+    perm = torch.randperm(len(s), generator=g)
+    assert abs(float(sp_loss(c_s * s, c_t * t) - v)) <= tol
+    assert abs(float(sp_loss(s[perm], t[perm]) - v)) <= tol
+    assert torch.allclose(sp_similarity(s[perm]), sp_similarity(s)[perm][:, perm], rtol=0, atol=1e-12)
+    assert abs(float(sp_loss(torch.cat([s, s], 1), t) - v)) <= tol
+    assert float(sp_loss(t, s)) == float(v)
+
+@PROPERTY
+@given(d=feature_pairs(b=st.integers(2, 8)), extra=st.integers(0, 8), c=st.floats(1e-2, 1e2))
+def test_sp_zero_for_rotated_teacher(d, extra, c):
+    """A student whose features are the teacher's mapped by a matrix with orthonormal rows (a rotation, or an
+    isometric embedding into `extra` more dimensions), times c > 0, has sp_loss 0: SP transfers similarities, not a
+    representation (EXAMPLES examples)."""
+    _, t, g = d
+    q = t.flatten(1)
+    D = q.shape[1]
+    W = torch.linalg.qr(torch.randn(D + extra, D, generator=g, dtype=torch.float64))[0].T   # (D, D + extra)
+    s = c * (q @ W)
+    assert float(sp_loss(s, t)) <= 1e-20
+
+
+def orthogonal(n: int, g: torch.Generator) -> Tensor:
+    "A random n x n orthogonal matrix (float64)."
+    q, r = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=torch.float64))
+    return q * torch.sign(torch.diagonal(r))
+
+@PROPERTY
+@given(d=f64(), variant=st.sampled_from(['paper', 'code']))
+def test_pkt_rows_are_distributions(d, variant):
+    """Each row of pkt_probs is a probability distribution: entries >= 0 summing to 1, over the other samples (zero
+    diagonal) in the paper's form; the kernel lies in [0, 1] (EXAMPLES examples)."""
+    f = torch.cat([d['t'], d['w']], 1)
+    p, k = pkt_probs(f, variant=variant), cosine_kernel(f, variant=variant)
+    assert (p >= 0).all() and (k >= -1e-12).all() and (k <= 1 + 1e-12).all()
+    n = len(f)
+    if variant == 'paper' and n == 1: assert (p == 0).all(); return   # no other sample: an empty row
+    assert torch.allclose(p.sum(1), torch.ones(n, dtype=torch.float64), rtol=0, atol=1e-12), p.sum(1)
+    if variant == 'paper': assert (p.diagonal() == 0).all()
+
+@PROPERTY
+@given(d=f64(), seed=st.integers(0, 2**32 - 1))
+def test_pkt_zero_at_positive_scaling(d, seed):
+    """The student's embeddings equal to the teacher's up to a positive scale per sample (in [1e-2, 1e2]) give 0 and a
+    zero gradient (paper form; EXAMPLES examples)."""
+    g = torch.Generator().manual_seed(seed)
+    t = d['t']
+    c = torch.exp(math.log(100) * (2 * torch.rand(len(t), 1, generator=g, dtype=torch.float64) - 1))
+    s = (c * t).requires_grad_()
+    v = pkt_loss(s, t)
+    grad, = torch.autograd.grad(v, s)
+    assert abs(v.item()) <= 1e-12, v.item()
+    # the gradient per unit change of direction (a gradient with respect to s_i scales as 1 / ‖s_i‖)
+    assert ((grad * c * t.norm(dim=1, keepdim=True)).abs() <= 1e-9).all(), brief(grad)
+
+@pytest.mark.parametrize('dtype', [pytest.param(dt, id=str(dt).replace('torch.', '')) for dt in ALL_DTYPES])
+@PROPERTY
+@given(draw=logits())
+def test_pkt_code_is_zero_at_match(dtype, draw):
+    """The code variant is exactly 0 where the student equals the teacher, in any dtype (its gradient there is not 0:
+    eps inside the log; EXAMPLES examples per dtype)."""
+    t = draw.tensors(dtype)['t']
+    assert pkt_loss(t, t, variant='code').item() == 0
+
+@PROPERTY
+@given(d=f64(), seed=st.integers(0, 2**32 - 1), variant=st.sampled_from(['paper', 'code']))
+def test_pkt_rotation_invariance(d, seed, variant):
+    """Rotating the student's embeddings and the teacher's (of another width) by independent orthogonal maps leaves
+    the loss unchanged (EXAMPLES examples)."""
+    g = torch.Generator().manual_seed(seed)
+    s, t = d['s'], torch.cat([d['t'], d['w']], 1)
+    ref = pkt_loss(s, t, variant=variant)
+    out = pkt_loss(s @ orthogonal(s.shape[1], g), t @ orthogonal(t.shape[1], g), variant=variant)
+    assert abs(float(out - ref)) <= 1e-9 * (1 + abs(float(ref))), (float(out), float(ref))
+
+@PROPERTY
+@given(d=f64(), seed=st.integers(0, 2**32 - 1), variant=st.sampled_from(['paper', 'code']))
+def test_pkt_batch_permutation(d, seed, variant):
+    """The same permutation of both batches permutes the rows and columns of the conditional probabilities and leaves
+    the loss unchanged (EXAMPLES examples)."""
+    g = torch.Generator().manual_seed(seed)
+    s, t = d['s'], d['t']
+    perm = torch.randperm(len(s), generator=g)
+    ref = pkt_loss(s, t, variant=variant)
+    assert abs(float(pkt_loss(s[perm], t[perm], variant=variant) - ref)) <= 1e-12 * (1 + abs(float(ref)))
+    assert torch.allclose(pkt_probs(t[perm], variant=variant), pkt_probs(t, variant=variant)[perm][:, perm],
+                          rtol=0, atol=1e-15)
+
+@pytest.mark.parametrize('dtype', [pytest.param(dt, id=str(dt).replace('torch.', '')) for dt in ALL_DTYPES])
+@PROPERTY
+@given(draw=logits(N=st.integers(2, 8)), variant=st.sampled_from(['paper', 'code']))
+def test_pkt_zero_embeddings(dtype, draw, variant):
+    """An all-zero embedding (a sample whose features are all off) in the student and in the teacher: the value and
+    the gradient stay finite, and its kernel with every other sample is 1/2 (EXAMPLES examples per dtype)."""
+    d = draw.tensors(dtype)
+    s, t = d['s'].clone(), d['t'].clone()
+    s[0], t[-1] = 0, 0
+    s.requires_grad_()
+    v = pkt_loss(s, t, variant=variant)
+    grad, = torch.autograd.grad(v, s)
+    assert torch.isfinite(v) and torch.isfinite(grad).all(), (float(v), brief(grad))
+    k = cosine_kernel(s.detach(), variant=variant)[0, 1:]
+    assert (k == 0.5).all(), brief(k)
+
+
+@PROPERTY
+@given(d=f64())
+def test_fitnets_sum_is_half_D_times_mean(d):
+    """The paper's reduction (½ Σ per sample, batch mean) is D/2 times the mean squared error over every entry, D the
+    entries per sample: mdistiller's weight 100 on the mean is 200/D on the paper's loss (EXAMPLES examples)."""
+    s, t = d['s'], d['t']
+    D = s.shape[-1]
+    paper, mse = fitnets_loss(s, t), fitnets_loss(s, t, reduction='mean')
+    assert torch.allclose(paper, D / 2 * mse, rtol=1e-12, atol=0), (paper, mse)
+
+@PROPERTY
+@given(d=f64(logits(kinds=('normal', 'constant', 'ties'))), c=st.floats(1e-3, 1e3),
+       reduction=st.sampled_from(['sum', 'mean']))
+def test_fitnets_scales_quadratically(d, c, reduction):
+    """Not scale invariant: scaling both features by c scales the hint loss by c² (EXAMPLES examples)."""
+    s, t = d['s'], d['t']
+    a, b = fitnets_loss(c * s, c * t, reduction), c * c * fitnets_loss(s, t, reduction)
+    assert torch.allclose(a, b, rtol=1e-10, atol=1e-300), (a, b)
+
+@PROPERTY
+@given(d=f64(), seed=st.integers(0, 2**32 - 1), reduction=st.sampled_from(['sum', 'mean']))
+def test_fitnets_orthogonal_invariance(d, seed, reduction):
+    """Only the distance counts: the same orthogonal map applied to both features leaves the loss unchanged
+    (EXAMPLES examples)."""
+    s, t = d['s'], d['t']
+    g = torch.Generator().manual_seed(seed)
+    Q, _ = torch.linalg.qr(torch.randn(s.shape[-1], s.shape[-1], generator=g, dtype=torch.float64))
+    a, b = fitnets_loss(s @ Q, t @ Q, reduction), fitnets_loss(s, t, reduction)
+    size = float(s.abs().max() + t.abs().max())
+    tol = 1e-9 * float(b) + ULPS * torch.finfo(torch.float64).eps * s.shape[-1] * size ** 2
+    assert abs(float(a - b)) <= tol, (a, b)
+
+@PROPERTY
+@given(N=st.integers(1, 3), c_g=st.integers(1, 6), c_h=st.integers(1, 6), h_g=st.integers(1, 9), w_g=st.integers(1, 9),
+       h_h=st.integers(1, 9), w_h=st.integers(1, 9), bn=st.booleans(), act=st.booleans())
+def test_hint_regressor_lands_on_the_hint(N, c_g, c_h, h_g, w_g, h_h, w_h, bn, act):
+    """The paper's kernel rule: the regressor maps a guided map onto the hint's channels and, in each dimension where
+    the hint is not larger, onto its size (where it is larger, the student's size is kept for `pool=True`)
+    (EXAMPLES examples)."""
+    r = HintRegressor((N, c_g, h_g, w_g), (N, c_h, h_h, w_h), bn=bn, act=act).eval()
+    out = r(torch.randn(N, c_g, h_g, w_g))
+    assert out.shape == (N, c_h, min(h_g, h_h), min(w_g, w_h)), out.shape
+    if act: assert (out >= 0).all()
+
+
+# RKD. Embeddings are drawn from a seed: N samples, student and
+#    teacher widths, a scale, and optionally a duplicated row.
+
+@st.composite
+def embeddings(draw, N=st.integers(3, 8), dup=st.just(False)):
+    "Float64 student (N, D_s) and teacher (N, D_t) embeddings of a drawn scale; `dup`: rows 0 and 1 equal in both."
+    g = torch.Generator().manual_seed(draw(st.integers(0, 2**32 - 1)))
+    n, ds, dt = draw(N), draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    scale = draw(st.sampled_from((1e-3, 1., 1e3)))
+    s = scale * torch.randn(n, ds, generator=g, dtype=torch.float64)
+    t = torch.randn(n, dt, generator=g, dtype=torch.float64) ** 3      # heavy-tailed: far and near neighbours
+    if draw(dup) and n > 1: s[1], t[1] = s[0], t[0]
+    return s, t, g
+
+def similarity(x: Tensor, g: torch.Generator, width: int | None = None) -> Tensor:
+    """`x` zero-padded to `width` columns, then rotated/reflected (a random orthogonal matrix), scaled by a random
+    factor in [1e-2, 1e2] and translated by a random vector."""
+    if width is not None: x = F.pad(x, (0, width - x.shape[1]))
+    q, _ = torch.linalg.qr(torch.randn(x.shape[1], x.shape[1], generator=g, dtype=x.dtype))
+    scale = 10 ** (4 * torch.rand((), generator=g, dtype=x.dtype) - 2)
+    return scale * x @ q + 10 * torch.randn(x.shape[1], generator=g, dtype=x.dtype)
+
+def parts(s, t, variant='paper') -> Tensor: return torch.stack(rkd_parts(s, t, variant))
+
+# Transformations are tested on distinct samples: a rotation computed in floating point can move two equal rows a
+# rounding error apart, and angles are discontinuous where two points meet (the direction between them jumps from
+# "none" to an arbitrary one).
+@PROPERTY
+@given(d=embeddings(), side=st.sampled_from(['s', 't']))
+def test_rkd_invariant_to_similarity_transforms(d, side):
+    """rkd_parts (paper) is unchanged by a rotation or reflection, a translation and a uniform scaling of the student's
+    or the teacher's embeddings (float64, EXAMPLES examples)."""
+    s, t, g = d
+    ref = parts(s, t)
+    moved = parts(similarity(s, g), t) if side == 's' else parts(s, similarity(t, g))
+    assert torch.allclose(moved, ref, rtol=1e-8, atol=1e-10), (moved, ref)
+
+@PROPERTY
+@given(d=embeddings(), extra=st.integers(0, 3), variant=st.sampled_from(['paper', 'code']))
+def test_rkd_zero_at_a_similar_copy_of_the_teacher(d, extra, variant):
+    """A student whose embeddings are the teacher's, padded with `extra` zero columns, rotated, scaled and translated,
+    has both parts 0 and a zero gradient, for both variants (float64, EXAMPLES examples)."""
+    _, t, g = d
+    s = similarity(t, g, t.shape[1] + extra).requires_grad_()
+    loss = rkd_loss(s, t, variant=variant)
+    grad, = torch.autograd.grad(loss, s)
+    # rounding: differences of coordinates of size |s| carry errors eps·|s|, relative to distances of size mu
+    # (squared for the code variant's |a|² + |b|² - 2ab); the gradient of a scale-free loss scales as 1/mu
+    mu = torch.pdist(s.detach()).mean().item()
+    ratio = s.detach().abs().max().item() / mu
+    err = 1e-13 * (ratio if variant == 'paper' else ratio ** 2)
+    assert abs(loss.item()) <= 1e-12 + err and grad.abs().max().item() * mu <= 1e-12 + 1e3 * err, \
+        (loss.item(), grad.abs().max().item() * mu, err)
+
+@PROPERTY
+@given(d=embeddings(dup=st.booleans()), variant=st.sampled_from(['paper', 'code']))
+def test_rkd_same_permutation_of_both_batches(d, variant):
+    "Permuting the samples of both batches the same way leaves both parts unchanged (float64, EXAMPLES examples)."
+    s, t, g = d
+    perm = torch.randperm(len(s), generator=g)
+    assert torch.allclose(parts(s[perm], t[perm], variant), parts(s, t, variant), rtol=1e-9, atol=1e-12)
+
+@pytest.mark.parametrize('dtype', [pytest.param(dt, id=str(dt).replace('torch.', '')) for dt in ALL_DTYPES])
+@PROPERTY
+@given(d=embeddings(N=st.integers(1, 8), dup=st.just(True)), where=st.sampled_from(['s', 't', 'both', 'all']),
+       variant=st.sampled_from(['paper', 'code']))
+def test_rkd_finite_with_duplicates(dtype, d, where, variant):
+    """Equal embeddings (two equal student rows, two equal teacher rows, both, or every row equal) give a finite value
+    and a finite gradient, a batch of 1 or 2 included, in every dtype, for both variants (the authors' F.normalize
+    would give equal student rows a ~1e11 gradient; kdnb's code variant gives them none) (EXAMPLES examples)."""
+    s, t, _ = d
+    if where == 's': t = t + torch.arange(len(t), dtype=t.dtype)[:, None]          # teacher rows made distinct
+    if where == 't': s = s + torch.arange(len(s), dtype=s.dtype)[:, None]
+    if where == 'all': s, t = s[:1].expand_as(s).clone(), t[:1].expand_as(t).clone()
+    x = s.to(dtype).requires_grad_()
+    loss = rkd_loss(x, t.to(dtype), variant=variant)
+    grad, = torch.autograd.grad(loss, x)
+    assert torch.isfinite(loss) and torch.isfinite(grad).all(), (loss, brief(grad))
+
+@PROPERTY
+@given(d=embeddings(N=st.integers(1, 2)), variant=st.sampled_from(['paper', 'code']))
+def test_rkd_batches_of_one_and_two_are_zero(d, variant):
+    """A batch of 1 has no pair; a batch of 2 has one distance (1 after normalisation on both sides) and no triplet:
+    both parts are 0 (exactly for the paper variant, to rounding for the code variant, whose authors' form gives NaN
+    for a batch of 1) (EXAMPLES examples)."""
+    s, t, _ = d
+    if variant == 'paper': assert parts(s, t).tolist() == [0., 0.]
+    else: assert parts(s, t, 'code').abs().max() <= 1e-12    # theirs: |cos| of a vector with itself rounds near 1
+
+@PROPERTY
+@given(d=embeddings(N=st.integers(3, 8)))
+def test_rkd_angle_part_at_most_one_and_a_half(d):
+    "Cosines lie in [-1, 1], so each Huber term is at most Huber(2) = 1.5, and so is the angle part (EXAMPLES examples)"
+    s, t, _ = d
+    assert 0 <= rkd_parts(s, t)[1] <= 1.5 + 1e-12
+
+@PROPERTY
+@given(d=embeddings())
+def test_rkd_code_is_paper_over_all_index_tuples(d):
+    """Without duplicate samples, the authors' means over all N² pairs and N³ triplets are the paper's means over
+    distinct ones times (N-1)/N and (N-1)(N-2)/N², where no distance is below the authors' clamp (squared distances
+    >= 1e-12) (float64, EXAMPLES examples)."""
+    s, t, _ = d
+    assume(torch.pdist(s).min() > 1e-4 and torch.pdist(t).min() > 1e-4)
+    n = len(s)
+    dist, ang = rkd_parts(s, t)
+    dist_c, ang_c = rkd_parts(s, t, 'code')
+    assert math.isclose(dist_c, dist * (n - 1) / n, rel_tol=1e-6, abs_tol=1e-12)
+    assert math.isclose(ang_c, ang * (n - 1) * (n - 2) / n ** 2, rel_tol=1e-6, abs_tol=1e-12)
+
+@PROPERTY
+@given(d=embeddings(dup=st.booleans()))
+def test_rkd_potentials(d):
+    """distance_potential has a zero diagonal and mean 1 over distinct pairs; angle_potential lies in [-1, 1], is
+    symmetric in its last two indices and is 1 at [j, i, i] for x_i != x_j (EXAMPLES examples)."""
+    s, _, _ = d
+    n = len(s)
+    dp, ap = distance_potential(s), angle_potential(s)
+    assert (dp.diagonal() == 0).all() and math.isclose(dp.sum().item() / (n * (n - 1)), 1., rel_tol=1e-9)
+    assert ap.abs().max() <= 1 + 1e-12 and torch.allclose(ap, ap.transpose(1, 2), atol=1e-12)
+    apart = ~torch.eye(n, dtype=torch.bool) & (dp > 0)
+    assert torch.allclose(ap.diagonal(dim1=1, dim2=2)[apart], torch.ones(()).double(), atol=1e-12)
