@@ -189,6 +189,8 @@ def build(out: Path, reuse: Path | None, bench_out: Path, quiet=False):
         how = execute(nb, done, reuse, BUILD / 'metrics')
         process(done, page)
         if not quiet: print(f'{rel(nb)}: {how}', flush=True)
+    for results in NBS.glob('*/results'):   # the images pages show from committed results (the leaderboard's plot)
+        shutil.copytree(results, src / results.parent.name / 'results', dirs_exist_ok=True)
     index = json.loads((src / 'index.ipynb').read_text())
     index['cells'].append(md_cell(toctree([p for p in nbs if p.stem != 'index'])))
     (src / 'index.ipynb').write_text(json.dumps(index, indent=1))
