@@ -14,9 +14,10 @@ from .core import DistillTerm, KDBatch
 from .checks import check_weight, check_count
 
 # %% auto #0
-__all__ = ['PAIRINGS', 'CONNECTOR_RULES', 'as_names', 'get_layers', 'Taps', 'feature_shapes', 'ConvConnector', 'LinearConnector',
-           'make_connector', 'connectors_for', 'match_spatial', 'layer_outputs', 'stage_outputs', 'embedding_layer',
-           'propose_pairs', 'probe_batch', 'FeatureTerm', 'feature_mse_loss', 'FeatureMSE']
+__all__ = ['PAIRINGS', 'CONNECTOR_RULES', 'as_names', 'get_layers', 'Taps', 'eval_forward', 'probe_features', 'feature_shapes',
+           'ConvConnector', 'LinearConnector', 'make_connector', 'connectors_for', 'match_spatial', 'layer_outputs',
+           'stage_outputs', 'embedding_layer', 'propose_pairs', 'probe_batch', 'FeatureTerm', 'feature_pairs',
+           'feature_mse_loss', 'FeatureMSE']
 
 # %% ../nbs/foundation/03_features.ipynb #60b6281a
 def as_names(names) -> list:
@@ -79,24 +80,38 @@ class Taps:
     def __repr__(self): return f"Taps({self.what}: {self.names}{', removed' if self.removed else ''})"
 
 # %% ../nbs/foundation/03_features.ipynb #f01ac0b4
-def feature_shapes(model: nn.Module, # the model to probe
-                   names,            # layer name(s) from `model.named_modules()`
-                   x                 # one input batch (a tensor, or a tuple of the model's inputs)
-                  ) -> dict:
-    "`{name: shape}` of the outputs of the layers `names` of `model` on input `x`."
-    names = as_names(names)
+def eval_forward(model: nn.Module, # the model to run
+                 x                 # one input batch (a tensor, or a tuple of the model's inputs)
+                ):
+    "`model(x)` in eval mode without gradient, `x` moved to the model's device; every module's mode is restored."
     xs = tuple(x) if isinstance(x, (tuple, list)) else (x,)
     p = next(model.parameters(), None)
     if p is not None: xs = tuple(o.to(p.device) if isinstance(o, Tensor) else o for o in xs)
     modes = [(m, m.training) for m in model.modules()]
     try:
         model.eval()
-        with Taps(model, names) as taps, torch.no_grad():
-            model(*xs)
-            feats = taps.pop()
+        with torch.no_grad(): return model(*xs)
     finally:
         for m, mode in modes: m.training = mode
-    return {n: f.shape for n, f in zip(names, feats)}
+
+def probe_features(model: nn.Module, # the model to probe
+                   names,            # layer name(s) from `model.named_modules()`
+                   x,                # one input batch (a tensor, or a tuple of the model's inputs)
+                   what: str = 'model' # how error messages call the model ('student', 'teacher')
+                  ) -> list:
+    "The outputs of the layers `names` of `model` on `x`, one per name (an `eval_forward`)."
+    with Taps(model, as_names(names), what=what) as taps:
+        eval_forward(model, x)
+        return taps.pop()
+
+def feature_shapes(model: nn.Module, # the model to probe
+                   names,            # layer name(s) from `model.named_modules()`
+                   x                 # one input batch (a tensor, or a tuple of the model's inputs)
+                  ) -> dict:
+    "`{name: shape}` of the outputs of the layers `names` of `model` on input `x`."
+    names = as_names(names)
+    return {n: f.shape for n, f in zip(names, probe_features(model, names, x))}
+
 
 # %% ../nbs/foundation/03_features.ipynb #39208ec8
 class ConvConnector(nn.Sequential):
@@ -172,16 +187,9 @@ def layer_outputs(model: nn.Module, # the model to probe
         return hook
     for name, m in model.named_modules():
         if name and name.count('.') < depth: hooks.append(m.register_forward_hook(record(name)))
-    xs = tuple(x) if isinstance(x, (tuple, list)) else (x,)
-    p = next(model.parameters(), None)
-    if p is not None: xs = tuple(o.to(p.device) if isinstance(o, Tensor) else o for o in xs)
-    modes = [(m, m.training) for m in model.modules()]
-    try:
-        model.eval()
-        with torch.no_grad(): model(*xs)
+    try: eval_forward(model, x)
     finally:
         for h in hooks: h.remove()
-        for m, mode in modes: m.training = mode
     return shapes
 
 def stage_outputs(shapes: dict) -> dict:
@@ -313,18 +321,28 @@ class FeatureTerm(DistillTerm):
         "Choose the layers (when none were named) and make the 'auto'/'all' connectors, from one probe batch."
         if self.built: return
         teacher = self._module_teacher(distill.teacher)
+        if self.student_layers is not None:            # named layers: check both sides before probing anything
+            get_layers(distill.student, self.student_layers, 'student')
+            get_layers(teacher, self.teacher_layers, 'teacher')
         x = probe_batch(distill.dls)
         if self.student_layers is None:
-            pairs = propose_pairs(distill.student, teacher, x, self.which)
+            pairs = self.select_pairs(propose_pairs(distill.student, teacher, x, self.which))
             self.student_layers, self.teacher_layers = [s for s, _ in pairs], [t for _, t in pairs]
             self._set_connectors([None] * len(pairs))
         if self.rule is not None:
-            ss = feature_shapes(distill.student, self.student_layers, x)
-            ts = feature_shapes(teacher, self.teacher_layers, x)
-            shapes = [(ss[s], ts[t]) for s, t in zip(self.student_layers, self.teacher_layers)]
-            self._set_connectors([make_connector(s, t, **self.connector_kwargs)
-                                  if self.rule == 'all' or _differ(s, t) else None for s, t in shapes])
+            fs = probe_features(distill.student, self.student_layers, x, 'student')
+            ft = probe_features(teacher, self.teacher_layers, x, 'teacher')
+            self._set_connectors([self.connector(s, t) for s, t in zip(fs, ft)])
         self.built = True
+
+    def select_pairs(self, pairs: list) -> list:
+        "The layer pairs to use among those `propose_pairs` proposed (all of them; subclasses may keep fewer)."
+        return pairs
+
+    def connector(self, s: Tensor, t: Tensor) -> nn.Module | None:
+        "The connector for one pair from its probe features `s`, `t` (a `make_connector` when the rule asks for one)."
+        return (make_connector(s.shape, t.shape, **self.connector_kwargs)
+                if self.rule == 'all' or _differ(s.shape, t.shape) else None)
 
     def _module_teacher(self, teacher):
         if not isinstance(teacher, nn.Module):
@@ -396,19 +414,32 @@ class FeatureTerm(DistillTerm):
                   f"student_layers={self.student_layers}, teacher_layers={self.teacher_layers}")
         return f"name={self.name!r}, {layers}, pool={self.pool}" + (f", connectors={self.rule!r}" if self.rule else "")
 
+# %% ../nbs/foundation/03_features.ipynb #fp93e1d7
+def feature_pairs(fs, # student features: a tensor, or a list of them (one per layer pair)
+                  ft  # teacher features: a tensor, or a list of as many
+                 ) -> list:
+    "`[(s, t), ...]` from one tensor each or a list each, with as many student as teacher features (at least one)."
+    lists = []
+    for x, name in ((fs, 'fs'), (ft, 'ft')):
+        if isinstance(x, Tensor): x = [x]
+        try: lists.append(list(x))
+        except TypeError: raise TypeError(f"`{name}` must be a tensor or a list of tensors, got {type(x).__name__}")
+    ls, lt = lists
+    if len(ls) != len(lt) or not ls:
+        raise ValueError(f"need as many student as teacher features (>0), got {len(ls)} and {len(lt)}")
+    return list(zip(ls, lt))
+
+
 # %% ../nbs/foundation/03_features.ipynb #d5d9ec77
 def feature_mse_loss(fs, # student features (after connectors): a tensor or a list of them
                      ft  # teacher features, same shapes
                     ) -> Tensor:
     "Sum over layer pairs of the mean squared error between student features `fs` and teacher features `ft`."
-    if isinstance(fs, Tensor): fs = [fs]
-    if isinstance(ft, Tensor): ft = [ft]
-    if len(fs) != len(ft) or not fs:
-        raise ValueError(f"need as many student as teacher features (>0), got {len(fs)} and {len(ft)}")
-    for i, (s, t) in enumerate(zip(fs, ft)):
+    pairs = feature_pairs(fs, ft)
+    for i, (s, t) in enumerate(pairs):
         if s.shape != t.shape:
             raise ValueError(f"feature pair {i}: shapes differ: {tuple(s.shape)} vs {tuple(t.shape)}")
-    return sum(F.mse_loss(s.float(), t.float()) for s, t in zip(fs, ft))
+    return sum(F.mse_loss(s.float(), t.float()) for s, t in pairs)
 
 class FeatureMSE(FeatureTerm):
     "Mean squared error between (connected) student features and teacher features: the FitNets hint loss."

@@ -36,12 +36,12 @@ from kdnb.performance import tune_malloc
 from kdnb.divergences import DIVERGENCES, get_divergence
 from kdnb.features import (as_names, get_layers, Taps, feature_shapes, ConvConnector, LinearConnector, make_connector,
                            connectors_for, match_spatial, feature_mse_loss, FeatureMSE, layer_outputs, embedding_layer,
-                           propose_pairs)
+                           propose_pairs, probe_features)
 from kdnb.teachers import TeacherCache, get_teacher, train_learner, atomic_save, state_checksum
 from kdnb.data import get_dls, load_arrays, split_idx, noisy_labels, read_fashion, read_idx, FASHION_FILES
 from kdnb.methods.kd import kd_loss, KD
 from kdnb.methods.rkd import distance_potential, angle_potential, rkd_parts, rkd_loss, RKD
-from kdnb.methods.fitnets import (fitnets_loss, HintRegressor, probe_features, FitNets, FitNetsKD, HintStage,
+from kdnb.methods.fitnets import (fitnets_loss, HintRegressor, FitNets, FitNetsKD, HintStage,
                                   guided_parameters, fitnets_two_stage)
 from kdnb.methods.pkt import cosine_kernel, pkt_probs, pkt_loss, PKT
 from kdnb.methods.sp import sp_similarity, sp_loss, SP

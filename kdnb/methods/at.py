@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from ..core import KDBatch, register_method
 from ..checks import check_positive, check_variant, compute_dtype
-from ..features import FeatureTerm
+from ..features import FeatureTerm, feature_pairs
 
 # %% auto #0
 __all__ = ['at_map', 'at_loss', 'AT']
@@ -40,17 +40,10 @@ def at_map(f: Tensor,               # one layer's features (N, C, H, W)
     return F.normalize(q.flatten(1), dim=1)   # q / max(‖q‖₂, 1e-12): an all-zero map stays zero
 
 # %% ../../nbs/features/01_at.ipynb #6263a3be
-def _pairs(fs, ft) -> list:
-    "`[(s, t), ...]` from one tensor each or a list each; each pair checked for batch size and H, W."
-    lists = []
-    for x, name in ((fs, 'fs'), (ft, 'ft')):
-        if isinstance(x, Tensor): x = [x]
-        try: lists.append(list(x))
-        except TypeError: raise TypeError(f"`{name}` must be a tensor or a list of tensors, got {type(x).__name__}")
-    ls, lt = lists
-    if len(ls) != len(lt) or not ls:
-        raise ValueError(f"need as many student as teacher features (>0), got {len(ls)} and {len(lt)}")
-    for i, (s, t) in enumerate(zip(ls, lt)):
+def _map_pairs(fs, ft) -> list:
+    "`feature_pairs(fs, ft)`, each pair checked to be maps with one batch size and one H, W."
+    pairs = feature_pairs(fs, ft)
+    for i, (s, t) in enumerate(pairs):
         _check_maps(s, f'fs[{i}]'); _check_maps(t, f'ft[{i}]')
         if s.shape[0] != t.shape[0]:
             raise ValueError(f"feature pair {i}: batch sizes differ: `fs[{i}]` has {s.shape[0]} samples, `ft[{i}]` "
@@ -59,7 +52,7 @@ def _pairs(fs, ft) -> list:
             raise ValueError(f"feature pair {i}: attention maps differ in size: `fs[{i}]` is {tuple(s.shape)}, "
                              f"`ft[{i}]` is {tuple(t.shape)} (H, W must match, channels may differ); pool the "
                              f"larger first, e.g. with kdnb.features.match_spatial")
-    return list(zip(ls, lt))
+    return pairs
 
 def at_loss(fs,                     # student features: an (N, C_s, H, W) tensor, or a list (one per layer pair)
             ft,                     # teacher features: (N, C_t, H, W), the same N, H, W as the student's
@@ -68,7 +61,7 @@ def at_loss(fs,                     # student features: an (N, C_s, H, W) tensor
            ) -> Tensor:
     """Attention transfer summed over layer pairs; times 1000 it is the paper's β-weighted term. 'paper':
     Σ_n ‖q̂_s,n − q̂_t,n‖₂ / (2·N·H·W); 'code': the mean over samples and positions of (q̂_s − q̂_t)²."""
-    pairs, p, variant = _pairs(fs, ft), _check_p(p), check_variant(variant)
+    pairs, p, variant = _map_pairs(fs, ft), _check_p(p), check_variant(variant)
     total = 0.
     for s, t in pairs:
         d = at_map(s, p, variant) - at_map(t, p, variant)   # (N, H·W)

@@ -15,11 +15,11 @@ from fastai.metrics import accuracy
 from ..core import Distill, DistillTerm, KDBatch, register_method, in_validation_context
 from ..checks import check_positive, check_weight, check_count, compute_dtype
 from ..divergences import forward_kl
-from ..features import FeatureTerm, Taps, as_names, get_layers, feature_shapes, propose_pairs, probe_batch
+from ..features import FeatureTerm, Taps, as_names, probe_batch
 
 # %% auto #0
-__all__ = ['HINT_REDUCTIONS', 'fitnets_loss', 'HintRegressor', 'probe_features', 'FitNets', 'guided_parameters', 'HintStage',
-           'FitNetsKD', 'fitnets_two_stage']
+__all__ = ['HINT_REDUCTIONS', 'fitnets_loss', 'HintRegressor', 'FitNets', 'guided_parameters', 'HintStage', 'FitNetsKD',
+           'fitnets_two_stage']
 
 # %% ../../nbs/features/00_fitnets.ipynb #cbd77243
 HINT_REDUCTIONS = ('sum', 'mean')
@@ -77,25 +77,6 @@ class HintRegressor(nn.Sequential):
         super().__init__(layers)
 
 # %% ../../nbs/features/00_fitnets.ipynb #71f9a8b2
-def probe_features(model: nn.Module, # the model to probe
-                   names,            # layer name(s) from `model.named_modules()`
-                   x,                # one input batch (a tensor, or a tuple of the model's inputs)
-                   what: str = 'model' # how error messages call the model ('student', 'teacher')
-                  ) -> list:
-    "The outputs of the layers `names` of `model` on `x` (eval mode, no gradient; every module's mode restored)."
-    names = as_names(names)
-    xs = tuple(x) if isinstance(x, (tuple, list)) else (x,)
-    p = next(model.parameters(), None)
-    if p is not None: xs = tuple(o.to(p.device) if isinstance(o, Tensor) else o for o in xs)
-    modes = [(m, m.training) for m in model.modules()]
-    try:
-        model.eval()
-        with Taps(model, names, what=what) as taps, torch.no_grad():
-            model(*xs)
-            return taps.pop()
-    finally:
-        for m, mode in modes: m.training = mode
-
 class FitNets(FeatureTerm):
     "FitNets hint term, `fitnets_loss(r(guided layer), hint layer)`: CE + 100·MSE at the middle stage (mdistiller)."
     name, weight, ce_weight = 'fitnets', 100.0, 1.0
@@ -119,29 +100,16 @@ class FitNets(FeatureTerm):
             raise ValueError(f"`reduction` must be one of {HINT_REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
 
-    def build(self, distill):
-        "Choose the middle pair (when no layers were named) and make the regressors, from one probe batch."
-        if self.built: return
-        teacher = self._module_teacher(distill.teacher)
-        x = probe_batch(distill.dls)
-        if self.student_layers is not None:            # named layers: check both sides before probing anything
-            get_layers(distill.student, self.student_layers, 'student')
-            get_layers(teacher, self.teacher_layers, 'teacher')
-        if self.student_layers is None:
-            pairs = propose_pairs(distill.student, teacher, x, self.which)
-            guided, hint = pairs[len(pairs) // 2]
-            self.student_layers, self.teacher_layers = [guided], [hint]
-            self._set_connectors([None])
-        if self.rule is not None:
-            s_shapes = feature_shapes(distill.student, self.student_layers, x)
-            regressors = []
-            for guided, u in zip(self.student_layers, probe_features(teacher, self.teacher_layers, x, 'teacher')):
-                s, t = tuple(s_shapes[guided]), tuple(u.shape)
-                kwargs = dict(self.connector_kwargs)
-                if kwargs.get('act') is None: kwargs['act'] = bool((u >= 0).all())
-                regressors.append(HintRegressor(s, t, **kwargs) if self.rule == 'all' or s[1:] != t[1:] else None)
-            self._set_connectors(regressors)
-        self.built = True
+    def select_pairs(self, pairs):
+        "The middle of the proposed pairs: the paper guides one middle layer of the student by one of the teacher."
+        return [pairs[len(pairs) // 2]]
+
+    def connector(self, s, t):
+        "A `HintRegressor` where the rule asks for one; with `act=None` it ends in a ReLU iff the hint `t` is >= 0."
+        if self.rule != 'all' and s.shape[1:] == t.shape[1:]: return None
+        kwargs = dict(self.connector_kwargs)
+        if kwargs.get('act') is None: kwargs['act'] = bool((t >= 0).all())
+        return HintRegressor(s.shape, t.shape, **kwargs)
 
     def feature_loss(self, fs, ft, b): return sum(fitnets_loss(s, t, self.reduction) for s, t in zip(fs, ft))
     def extra_repr(self): return super().extra_repr() + f", reduction={self.reduction!r}"

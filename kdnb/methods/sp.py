@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 from ..core import KDBatch, register_method
 from ..checks import compute_dtype
-from ..features import FeatureTerm
+from ..features import FeatureTerm, feature_pairs
 
 # %% auto #0
 __all__ = ['sp_similarity', 'sp_loss', 'SP']
@@ -22,19 +22,6 @@ def _features(f, name: str) -> Tensor:
     if not f.is_floating_point(): raise TypeError(f"`{name}` must be floating point features, got {f.dtype}")
     if f.shape[0] == 0: raise ValueError(f"`{name}` is an empty batch, shape {tuple(f.shape)}")
     return f
-
-def _pairs(fs, ft) -> list:
-    "`[(name_s, s, name_t, t), ...]` from one tensor each or a list each."
-    if isinstance(fs, Tensor) and isinstance(ft, Tensor): return [('fs', fs, 'ft', ft)]
-    lists = []
-    for x, name in ((fs, 'fs'), (ft, 'ft')):
-        if isinstance(x, Tensor): x = [x]
-        try: lists.append(list(x))
-        except TypeError: raise TypeError(f"`{name}` must be a tensor or a list of tensors, got {type(x).__name__}")
-    ls, lt = lists
-    if len(ls) != len(lt) or not ls:
-        raise ValueError(f"need as many student as teacher features (>0), got {len(ls)} and {len(lt)}")
-    return [(f'fs[{i}]', s, f'ft[{i}]', t) for i, (s, t) in enumerate(zip(ls, lt))]
 
 def sp_similarity(f: Tensor,                        # one layer's features: (b, C, H, W) maps, (b, D), any (b, ...)
                   dtype: torch.dtype | None = None  # compute dtype (default: float32, float64 for float64 input)
@@ -51,7 +38,9 @@ def sp_loss(fs,  # student features: a tensor (b, ...), or a list of them (one p
            ) -> Tensor:
     "Similarity-preserving loss (eq. 4): the sum over layer pairs of ‖G_t − G_s‖²_F / b², G from `sp_similarity`."
     total = None
-    for sn, s, tn, t in _pairs(fs, ft):
+    one = isinstance(fs, Tensor) and isinstance(ft, Tensor)    # error messages say `fs` or `fs[i]`
+    for i, (s, t) in enumerate(feature_pairs(fs, ft)):
+        sn, tn = ('fs', 'ft') if one else (f'fs[{i}]', f'ft[{i}]')
         _features(s, sn); _features(t, tn)
         if s.shape[0] != t.shape[0]:
             raise ValueError(f"batch sizes differ: `{sn}` has {s.shape[0]} samples {tuple(s.shape)}, `{tn}` has "
