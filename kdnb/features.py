@@ -320,13 +320,13 @@ class FeatureTerm(DistillTerm):
     def build(self, distill):
         "Choose the layers (when none were named) and make the 'auto'/'all' connectors, from one probe batch."
         if self.built: return
-        teacher = self._module_teacher(distill.teacher)
+        teacher = self.module_teacher(distill.teacher)
         if self.student_layers is not None:            # named layers: check both sides before probing anything
             get_layers(distill.student, self.student_layers, 'student')
             get_layers(teacher, self.teacher_layers, 'teacher')
         x = probe_batch(distill.dls)
         if self.student_layers is None:
-            pairs = self.select_pairs(propose_pairs(distill.student, teacher, x, self.which))
+            pairs = self.choose_pairs(distill.student, teacher, x)
             self.student_layers, self.teacher_layers = [s for s, _ in pairs], [t for _, t in pairs]
             self._set_connectors([None] * len(pairs))
         if self.rule is not None:
@@ -335,16 +335,17 @@ class FeatureTerm(DistillTerm):
             self._set_connectors([self.connector(s, t) for s, t in zip(fs, ft)])
         self.built = True
 
-    def select_pairs(self, pairs: list) -> list:
-        "The layer pairs to use among those `propose_pairs` proposed (all of them; subclasses may keep fewer)."
-        return pairs
+    def choose_pairs(self, student: nn.Module, teacher: nn.Module, x) -> list:
+        "`[(student_layer, teacher_layer), ...]` when no layers were named: `propose_pairs` with the term's `which`."
+        return propose_pairs(student, teacher, x, self.which)
 
     def connector(self, s: Tensor, t: Tensor) -> nn.Module | None:
         "The connector for one pair from its probe features `s`, `t` (a `make_connector` when the rule asks for one)."
         return (make_connector(s.shape, t.shape, **self.connector_kwargs)
                 if self.rule == 'all' or _differ(s.shape, t.shape) else None)
 
-    def _module_teacher(self, teacher):
+    def module_teacher(self, teacher) -> nn.Module:
+        "`teacher`, checked to be a module: a term that reads its features cannot distil from a cache of its outputs."
         if not isinstance(teacher, nn.Module):
             raise TypeError(f"term {self.name!r} reads teacher features, so the teacher must be an nn.Module "
                             f"(not a cache of its outputs); got {type(teacher).__name__}")
@@ -355,7 +356,7 @@ class FeatureTerm(DistillTerm):
         self.teardown()
         teacher = distill.teacher
         if teacher is None: return          # an exported, student-only learner: inference needs no features
-        self._module_teacher(teacher)
+        self.module_teacher(teacher)
         get_layers(distill.student, self.student_layers, 'student')   # check every name before hooking anything
         get_layers(teacher, self.teacher_layers, 'teacher')
         self._staps = Taps(distill.student, self.student_layers, detach=False, what='student')

@@ -1,6 +1,6 @@
 """Clear errors (issue 5): a table of bad inputs for the core and every method family.
 
-The table `BAD` tries 881 bad inputs. Each row calls kdnb with one bad argument and asserts the exception type and a
+The table `BAD` tries 1305 bad inputs. Each row calls kdnb with one bad argument and asserts the exception type and a
 piece of the message that names the offending argument (e.g. "`T`"). The row's name starts with its family: a kdnb
 module (`core`, `checks`, `checkpoint`, `performance`, `divergences`, `features`, `teachers`, `data`, `bench`) or a
 registered method name (`kd`, `dkd`, ...); `test_every_method_has_rows` fails when a registered method has no rows.
@@ -62,6 +62,13 @@ from kdnb.methods.ofa import ofa_weights, ofa_loss, OFA
 from kdnb.methods.logitclip import clip_logits, logitclip_ce, LogitClipLoss, LogitClip, LogitClipCE
 from kdnb.methods.ls_compat import (ls_loss, PureKD, template_projection, diffusion_index, class_triplet,
                                     penultimate_features)
+from kdnb.methods.crd import nce_z, nce_loss, crd_loss, contrast_rows, momentum_update, training_samples, CRD
+from kdnb.methods.reviewkd import hcl_loss, hcl_weights, abf_fuse, ABF, ReviewPath, ReviewKD
+from kdnb.methods.nd import class_centers, nd_loss, plain_train_dl, teacher_class_centers, EmbTrans, ND, WarmupKD
+from kdnb.methods.ofa_branches import (ofa_branches_loss, SepConv, make_branch, branch_points, OFABranches, cka,
+                                       centered_gram, cka_matrix)
+from kdnb.methods.layer_selection import (layer_map, block_outputs, layer_match_loss, LayerMatch, PredictionKL,
+                                          strategy_method, pull_directions, pull_angles)
 
 MODULE_FAMILIES = ('core', 'checks', 'checkpoint', 'performance', 'divergences', 'features', 'teachers', 'data',
                    'bench')
@@ -1300,9 +1307,705 @@ RKD_ROWS = (
            lambda: distill_fit(ZeroCache(), RKD(), student=tiny_net(), dls=synth_dls(n=64, bs=16, with_idx=True)),
            TypeError, "term 'rkd' reads teacher features, so the teacher must be an nn.Module")])
 
+# --- crd: nbs/features/05_crd.ipynb ------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------
+# crd: the NCE loss on scores (N anchors, a positive and K negatives each), the bank helpers, the term. SCORES:
+# 4 anchors, 1 positive + 6 negatives; the term on tiny_net MLPs over the 8-feature synthetic data (its `act` layer
+# is the embedding), which must carry sample indices.
+SCORES = torch.rand(4, 7, generator=g) * 2 - 1
+
+def score_rows(fname: str, f, name: str) -> list[Bad]:
+    "Scores that are not a tensor, not floating point, not (N, 1 + K) with K >= 1, or an empty batch, in `name`."
+    return [Bad(f'crd: {fname} {name} a list', lambda: f(SCORES.tolist()), TypeError, f'`{name}` must be a tensor'),
+            Bad(f'crd: {fname} integer {name}', lambda: f(torch.ones(4, 7, dtype=torch.long)), TypeError,
+                f'`{name}` must be a floating point tensor'),
+            Bad(f'crd: {fname} 1-D {name}', lambda: f(SCORES[0]), ValueError, f'`{name}` must have shape (N, 1 + K)'),
+            Bad(f'crd: {fname} 3-D {name}', lambda: f(SCORES[None]), ValueError,
+                f'`{name}` must have shape (N, 1 + K)'),
+            Bad(f'crd: {fname} {name} without negatives', lambda: f(SCORES[:, :1]), ValueError,
+                f'`{name}` must have shape (N, 1 + K): per anchor, the positive'),
+            Bad(f'crd: {fname} {name} empty batch', lambda: f(SCORES[:0]), ValueError, f'`{name}` is an empty batch')]
+
+COUNT = [0, -3, '100']           # bad values of a count (an int >= 1); a float is a TypeError too, see FLOAT_COUNTS
+
+Z_BAD = [0, -1., NAN, INF, '2']  # bad values of a normalisation constant (a finite number > 0)
+
+def crd_fit(term, teacher=None, dls=None, student=None):
+    "`distill_fit` of `term` on tiny MLPs over synthetic data with sample indices (by default)."
+    distill_fit(tiny_net(32) if teacher is None else teacher, term, student=student or tiny_net(),
+                dls=dls or synth_dls(n=64, bs=16, with_idx=True))
+
+def one_class_dls():
+    "Synthetic data whose training labels are all 0 (no negative of another class exists)."
+    x = torch.randn(40, 8, generator=torch.Generator().manual_seed(0))
+    return arrays_dls(x, torch.zeros(40, dtype=torch.long), range(32), range(32, 40), bs=16, with_idx=True,
+                      device='cpu')
+
+def built_crd():
+    "A CRD term built on the synthetic data (51 training samples: indices 0..50)."
+    term = CRD()
+    crd_fit(term)
+    return term
+
+CRD_ROWS = (
+    score_rows('nce_loss', lambda x: nce_loss(x, 100), 'scores')
+    + number_rows('crd', 'nce_loss', lambda **kw: nce_loss(SCORES, **{'n_data': 100, **kw}),
+                  {'n_data': COUNT, 'T': POSITIVE, 'z': Z_BAD})
+    + [variant_row('crd', 'nce_loss', lambda **kw: nce_loss(SCORES, 100, **kw)),
+       Bad('crd: nce_loss n_data a bool', lambda: nce_loss(SCORES, True), TypeError, '`n_data` must be an int')]
+    + score_rows('nce_z', lambda x: nce_z(x, 100), 'scores')
+    + number_rows('crd', 'nce_z', lambda **kw: nce_z(SCORES, **{'n_data': 100, **kw}),
+                  {'n_data': COUNT, 'T': POSITIVE})
+    + score_rows('crd_loss', lambda x: crd_loss(x, SCORES, 100), 's')
+    + score_rows('crd_loss', lambda x: crd_loss(SCORES, x, 100), 't')
+    + number_rows('crd', 'crd_loss', lambda **kw: crd_loss(SCORES, SCORES, **{'n_data': 100, **kw}),
+                  {'n_data': COUNT, 'T': POSITIVE})
+    + [variant_row('crd', 'crd_loss', lambda **kw: crd_loss(SCORES, SCORES, 100, **kw)),
+       Bad('crd: crd_loss shapes differ', lambda: crd_loss(SCORES, SCORES[:, :5], 100), ValueError,
+           '`s` and `t` shapes differ: (4, 7) vs (4, 5)'),
+       Bad('crd: crd_loss batch sizes differ', lambda: crd_loss(SCORES, SCORES[:3], 100), ValueError,
+           '`s` and `t` shapes differ: (4, 7) vs (3, 7)'),
+       Bad('crd: crd_loss z a number', lambda: crd_loss(SCORES, SCORES, 100, z=5.), TypeError,
+           '`z` must be None or a pair (Z_s, Z_t)'),
+       Bad('crd: crd_loss z of three', lambda: crd_loss(SCORES, SCORES, 100, z=(1., 2., 3.)), TypeError,
+           '`z` must be None or a pair (Z_s, Z_t)'),
+       Bad('crd: crd_loss z pair with 0', lambda: crd_loss(SCORES, SCORES, 100, z=(5., 0.)), ValueError,
+           '`z` must be a finite number > 0'),
+       Bad('crd: crd_loss z pair with NaN', lambda: crd_loss(SCORES, SCORES, 100, z=(NAN, 5.)), ValueError,
+           '`z` must be a finite number > 0'),
+       Bad('crd: crd_loss z pair with a string', lambda: crd_loss(SCORES, SCORES, 100, z=('5', 5.)), TypeError,
+           '`z` must be a number')]
+    + number_rows('crd', 'contrast_rows', lambda **kw: contrast_rows(torch.arange(4), **{'n_data': 10, 'k': 3, **kw}),
+                  {'n_data': COUNT, 'k': COUNT})
+    + [Bad('crd: contrast_rows every row of the anchor\'s class',
+           lambda: contrast_rows(torch.arange(2), 4, 2, torch.zeros(4, dtype=torch.long)), ValueError,
+           "negatives from other classes: every training sample has the anchor's class")]
+    + number_rows('crd', 'momentum_update',
+                  lambda **kw: momentum_update(torch.randn(10, 4), torch.arange(3), torch.randn(3, 4), **kw),
+                  {'momentum': [1., -0.1, 1.5, NAN, INF, '0.5']})
+    + [Bad('crd: momentum_update momentum a bool',
+           lambda: momentum_update(torch.randn(10, 4), torch.arange(3), torch.randn(3, 4), True), TypeError,
+           '`momentum` must be a number'),
+       Bad('crd: training_samples items that are not indices',
+           lambda: training_samples(type('D', (), {'train_ds': type('S', (), {'items': ['a.png', 'b.png']})()})()),
+           TypeError, "the training set's items must be the sample indices its batches carry")]
+    + number_rows('crd', 'CRD', CRD, {'feat_dim': COUNT, 'nce_k': COUNT, 'T': POSITIVE,
+                                      'momentum': [1., -0.5, NAN, '0.5'], 'weight': WEIGHT})
+    + [variant_row('crd', 'CRD', CRD),
+       Bad('crd: CRD negatives unknown', lambda: CRD(negatives='hard'), ValueError,
+           "`negatives` must be one of ('uniform', 'other-classes'), got 'hard'"),
+       Bad('crd: CRD two layer pairs', lambda: CRD(['hidden', 'act'], ['hidden', 'act']), ValueError,
+           "crd: CRD contrasts one pair of embeddings, got 2 layer pairs [('hidden', 'hidden'), ('act', 'act')]"),
+       Bad('crd: CRD student layer without the teacher\'s', lambda: CRD('act'), ValueError,
+           'name both the student and the teacher layers, or neither'),
+       Bad('crd: CRD unknown keyword', lambda: CRD(nce_t=0.07), TypeError, "unknown keyword(s) ['nce_t']"),
+       Bad('crd: CRD which unknown', lambda: CRD(which='penultimate'), ValueError, '`which` must be one of'),
+       Bad('crd: Distill crd_weight<0', lambda: Distill(nn.Linear(8, 4), CRD(), crd_weight=-1.), ValueError,
+           '`crd_weight`'),
+       Bad('crd: Distill crd_weight string', lambda: Distill(nn.Linear(8, 4), CRD(), crd_weight='0.8'), TypeError,
+           '`crd_weight` must be a number'),
+       Bad('crd: fit data without sample indices', lambda: crd_fit(CRD(), dls=synth_dls(n=64, bs=16)), ValueError,
+           'crd: the memory banks are addressed by sample index, and the data carries none: build it with '
+           'kdnb.data.get_dls(..., with_idx=True)'),
+       Bad('crd: fit unknown student layer', lambda: crd_fit(CRD('akt', 'act')), ValueError,
+           "no layer 'akt' in the student"),
+       Bad('crd: fit unknown teacher layer', lambda: crd_fit(CRD('act', 'layer4')), ValueError,
+           "no layer 'layer4' in the teacher"),
+       Bad('crd: fit by shape, teacher without an embedding layer', lambda: crd_fit(CRD(), teacher=nn.Linear(8, 4)),
+           ValueError, 'no embedding layer'),
+       Bad('crd: fit with a cached teacher', lambda: crd_fit(CRD('act', 'act'), teacher=ZeroCache()), TypeError,
+           "term 'crd' reads teacher features, so the teacher must be an nn.Module"),
+       Bad('crd: fit one training sample',
+           lambda: crd_fit(CRD(), dls=arrays_dls(torch.randn(3, 8), torch.tensor([0, 1, 2]), [0], [1, 2], bs=1,
+                                                 with_idx=True, device='cpu')),
+           ValueError, 'crd: needs at least 2 training samples (a positive and a negative), got 1'),
+       Bad('crd: fit code variant, one class in the training data', lambda: crd_fit(CRD(variant='code'),
+                                                                                   dls=one_class_dls()),
+           ValueError, "negatives from other classes: every training sample has the anchor's class"),
+       Bad('crd: bank_rows of a sample outside the training set', lambda: built_crd().bank_rows(torch.tensor([3, 60])),
+           ValueError, 'crd: sample indices [60] are not among the 51 training samples')])
+
+FLOAT_COUNTS = [
+    Bad('crd: nce_loss n_data=2.5', lambda: nce_loss(SCORES, 2.5), TypeError, '`n_data` must be an int'),
+    Bad('crd: nce_z n_data=100.0', lambda: nce_z(SCORES, 100.), TypeError, '`n_data` must be an int'),
+    Bad('crd: crd_loss n_data=2.5', lambda: crd_loss(SCORES, SCORES, 2.5), TypeError, '`n_data` must be an int'),
+    Bad('crd: contrast_rows k=1.5', lambda: contrast_rows(torch.arange(4), 10, 1.5), TypeError, '`k` must be an int'),
+    Bad('crd: CRD feat_dim=128.0', lambda: CRD(feat_dim=128.), TypeError, '`feat_dim` must be an int'),
+    Bad('crd: CRD nce_k=1e4', lambda: CRD(nce_k=1e4), TypeError, '`nce_k` must be an int')]
+
+CRD_ROWS = CRD_ROWS + FLOAT_COUNTS
+
+
+# --- reviewkd: nbs/features/06_reviewkd.ipynb ------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------
+# reviewkd: the hierarchical context loss, the fusion, the review path, the term inside a Learner. RK_S, RK_T: one
+# pair of (N, C, H, W) maps of equal shape (what the review path outputs and the teacher gives).
+RK_S, RK_T = torch.randn(4, 3, 5, 5, generator=g), torch.randn(4, 3, 5, 5, generator=g)
+
+RK_X, RK_R = torch.randn(2, 3, 4, 4, generator=g), torch.randn(2, 3, 2, 2, generator=g)   # abf_fuse: x, residual
+
+RK_W, RK_B = torch.randn(2, 6, 1, 1, generator=g), torch.randn(2, generator=g)            # attention conv (M = 3)
+
+RK_SHAPES_S = [(2, 4, 8, 8), (2, 8, 4, 4)]
+
+RK_SHAPES_T = [(2, 8, 8, 8), (2, 16, 4, 4)]
+
+def token_net(width: int = 16) -> nn.Sequential:
+    "An MLP on the 8 synthetic features whose layer `tokens` outputs (N, 4, width // 4): neither a map nor a vector."
+    return nn.Sequential(OrderedDict(hidden=nn.Linear(8, width), act=nn.ReLU(), tokens=nn.Unflatten(1, (4, width // 4)),
+                                     flat=nn.Flatten(), head=nn.Linear(width, 4)))
+
+def built_reviewkd(**kwargs) -> ReviewKD:
+    "A `ReviewKD` on the conv nets of the AT rows (student 4/8 channels, teacher 8/16), built by creating a Learner."
+    term = ReviewKD(**kwargs)
+    Learner(at_image_dls(), at_conv_net(4), loss_func=CrossEntropyLossFlat(), cbs=Distill(at_conv_net(8), term))
+    return term
+
+REVIEWKD_ROWS = (
+    [Bad('reviewkd: hcl_loss fs a number', lambda: hcl_loss(3., RK_T), TypeError,
+         '`fs` must be a tensor or a list of tensors'),
+     Bad('reviewkd: hcl_loss ft None', lambda: hcl_loss(RK_S, None), TypeError,
+         '`ft` must be a tensor or a list of tensors'),
+     Bad('reviewkd: hcl_loss list item not a tensor', lambda: hcl_loss([RK_S, [1., 2.]], [RK_T, RK_T]), TypeError,
+         '`fs[1]` must be a tensor, got list'),
+     Bad('reviewkd: hcl_loss integer fs', lambda: hcl_loss(RK_S.long(), RK_T), TypeError,
+         '`fs[0]` must be floating point features, got torch.int64'),
+     Bad('reviewkd: hcl_loss integer ft', lambda: hcl_loss(RK_S, RK_T.long()), TypeError,
+         '`ft[0]` must be floating point features'),
+     Bad('reviewkd: hcl_loss 3-D fs', lambda: hcl_loss(RK_S[0], RK_T[0]), ValueError,
+         '`fs[0]` must be feature maps (N, C, H, W) or vectors (N, D), got (3, 5, 5)'),
+     Bad('reviewkd: hcl_loss 1-D ft', lambda: hcl_loss(torch.randn(4, 3), torch.randn(4)), ValueError,
+         '`ft[0]` must be feature maps (N, C, H, W) or vectors (N, D), got (4,)'),
+     Bad('reviewkd: hcl_loss 5-D fs', lambda: hcl_loss(RK_S[None], RK_T[None]), ValueError,
+         '`fs[0]` must be feature maps (N, C, H, W) or vectors (N, D), got (1, 4, 3, 5, 5)'),
+     Bad('reviewkd: hcl_loss channels differ', lambda: hcl_loss(RK_S, torch.randn(4, 6, 5, 5)), ValueError,
+         'feature pair 0: shapes differ: `fs[0]` is (4, 3, 5, 5), `ft[0]` is (4, 6, 5, 5)'),
+     Bad('reviewkd: hcl_loss batch sizes differ', lambda: hcl_loss(RK_S, RK_T[:3]), ValueError,
+         'feature pair 0: shapes differ: `fs[0]` is (4, 3, 5, 5), `ft[0]` is (3, 3, 5, 5)'),
+     Bad('reviewkd: hcl_loss sizes differ', lambda: hcl_loss(RK_S, torch.randn(4, 3, 4, 4)), ValueError,
+         "map the student's features onto the teacher's first (`ReviewPath`)"),
+     Bad('reviewkd: hcl_loss second pair differs', lambda: hcl_loss([RK_S, RK_S], [RK_T, RK_T[:, :2]]), ValueError,
+         'feature pair 1: shapes differ: `fs[1]` is (4, 3, 5, 5), `ft[1]` is (4, 2, 5, 5)'),
+     Bad('reviewkd: hcl_loss unpaired lists', lambda: hcl_loss([RK_S, RK_S], [RK_T]), ValueError,
+         'need as many student as teacher features (>0), got 2 and 1'),
+     Bad('reviewkd: hcl_loss empty lists', lambda: hcl_loss([], []), ValueError,
+         'need as many student as teacher features (>0), got 0 and 0'),
+     Bad('reviewkd: hcl_loss empty batch', lambda: hcl_loss(RK_S[:0], RK_T[:0]), ValueError,
+         'feature pair 0: `fs[0]` is empty, shape (0, 3, 5, 5)'),
+     Bad('reviewkd: hcl_loss levels a number', lambda: hcl_loss(RK_S, RK_T, levels=4), TypeError,
+         '`levels` must be a sequence of ints >= 1 (pooled sizes), got int'),
+     Bad('reviewkd: hcl_loss levels a string', lambda: hcl_loss(RK_S, RK_T, levels='421'), TypeError,
+         '`levels` must be a sequence of ints >= 1'),
+     Bad('reviewkd: hcl_loss level 0', lambda: hcl_loss(RK_S, RK_T, levels=(4, 0)), ValueError,
+         '`levels` must be an int >= 1, got 0'),
+     Bad('reviewkd: hcl_loss negative level', lambda: hcl_loss(RK_S, RK_T, levels=(-2,)), ValueError,
+         '`levels` must be an int >= 1, got -2'),
+     Bad('reviewkd: hcl_loss level 2.5', lambda: hcl_loss(RK_S, RK_T, levels=(2.5,)), TypeError,
+         '`levels` must be an int, got float'),
+     Bad('reviewkd: hcl_loss level True', lambda: hcl_loss(RK_S, RK_T, levels=(True,)), TypeError,
+         '`levels` must be an int, got bool'),
+     Bad('reviewkd: hcl_weights level 0', lambda: hcl_weights((7, 7), (4, 0)), ValueError, '`levels` must be an int'),
+     Bad('reviewkd: hcl_weights levels None', lambda: hcl_weights((7, 7), None), TypeError,
+         '`levels` must be a sequence of ints'),
+     # abf_fuse
+     Bad('reviewkd: abf_fuse x not a tensor', lambda: abf_fuse(RK_X.tolist(), RK_R, RK_W, RK_B), TypeError,
+         '`x` must be a tensor, got list'),
+     Bad('reviewkd: abf_fuse residual None', lambda: abf_fuse(RK_X, None, RK_W, RK_B), TypeError,
+         '`residual` must be a tensor, got NoneType'),
+     Bad('reviewkd: abf_fuse weight not a tensor', lambda: abf_fuse(RK_X, RK_R, 1., RK_B), TypeError,
+         '`weight` must be a tensor, got float'),
+     Bad('reviewkd: abf_fuse 3-D x', lambda: abf_fuse(RK_X[0], RK_R, RK_W, RK_B), ValueError,
+         '`x` must be feature maps (N, C, H, W), got (3, 4, 4)'),
+     Bad('reviewkd: abf_fuse 2-D residual', lambda: abf_fuse(RK_X, RK_R[:, :, 0, 0], RK_W, RK_B), ValueError,
+         '`residual` must be feature maps (N, C, H, W), got (2, 3)'),
+     Bad('reviewkd: abf_fuse channels differ', lambda: abf_fuse(RK_X, torch.randn(2, 5, 2, 2), RK_W, RK_B), ValueError,
+         '`x` (2, 3, 4, 4) and `residual` (2, 5, 2, 2) must have the same batch size and the same (mid) channels'),
+     Bad('reviewkd: abf_fuse batch sizes differ', lambda: abf_fuse(RK_X, RK_R[:1], RK_W, RK_B), ValueError,
+         'must have the same batch size and the same (mid) channels'),
+     Bad('reviewkd: abf_fuse weight of another width', lambda: abf_fuse(RK_X, RK_R, torch.randn(2, 3, 1, 1), RK_B),
+         ValueError, '`weight` must have shape (2, 6, 1, 1) for 3 mid channels, got (2, 3, 1, 1)'),
+     Bad('reviewkd: abf_fuse weight 3x3', lambda: abf_fuse(RK_X, RK_R, torch.randn(2, 6, 3, 3), RK_B), ValueError,
+         '`weight` must have shape (2, 6, 1, 1)'),
+     # ABF, ReviewPath
+     Bad('reviewkd: ABF c_in=0', lambda: ABF(0, 8, 8), ValueError, '`c_in` must be an int >= 1, got 0'),
+     Bad('reviewkd: ABF c_mid string', lambda: ABF(4, '8', 8), TypeError, '`c_mid` must be an int, got str'),
+     Bad('reviewkd: ABF c_out float', lambda: ABF(4, 8, 8.), TypeError, '`c_out` must be an int, got float'),
+     Bad('reviewkd: ABF forward without residual', lambda: ABF(3, 4, 5)(RK_X), ValueError,
+         "this ABF fuses: pass the deeper level's fused map as `residual`"),
+     Bad('reviewkd: ReviewPath unpaired shapes', lambda: ReviewPath(RK_SHAPES_S, RK_SHAPES_T[:1]), ValueError,
+         'got 2 student and 1 teacher shapes'),
+     Bad('reviewkd: ReviewPath no shapes', lambda: ReviewPath([], []), ValueError,
+         'need one teacher shape per student shape, at least one'),
+     Bad('reviewkd: ReviewPath vector shape', lambda: ReviewPath([(2, 4)], [(2, 8, 1, 1)]), ValueError,
+         '`s_shapes[0]` must be a map shape (N, C, H, W), got (2, 4)'),
+     Bad('reviewkd: ReviewPath teacher token shape', lambda: ReviewPath(RK_SHAPES_S, [(2, 8, 8, 8), (2, 4, 16)]),
+         ValueError, '`t_shapes[1]` must be a map shape (N, C, H, W), got (2, 4, 16)'),
+     Bad('reviewkd: ReviewPath forward with too few features',
+         lambda: ReviewPath(RK_SHAPES_S, RK_SHAPES_T)([torch.randn(2, 4, 8, 8)]), ValueError,
+         'the review path has 2 levels, got 1 student features')]
+    + number_rows('reviewkd', 'ReviewPath', lambda **kw: ReviewPath(RK_SHAPES_S, RK_SHAPES_T, **kw),
+                  {'mid_channels': [0, -4], 'max_mid_channels': [0]})
+    + [Bad('reviewkd: ReviewPath mid_channels float', lambda: ReviewPath(RK_SHAPES_S, RK_SHAPES_T, mid_channels=8.),
+           TypeError, '`mid_channels` must be an int, got float')]
+    # the term
+    + number_rows('reviewkd', 'ReviewKD', ReviewKD, {'weight': WEIGHT, 'warmup': [-0.1, NAN, INF, '0.1'],
+                                                     'mid_channels': [0, '8'], 'max_mid_channels': [0, -1]})
+    + [Bad('reviewkd: ReviewKD warmup above 1', lambda: ReviewKD(warmup=1.5), ValueError,
+           '`warmup` must be a fraction of training in [0, 1], got 1.5'),
+       Bad('reviewkd: ReviewKD levels with 0', lambda: ReviewKD(levels=(4, 0)), ValueError, '`levels` must be an int'),
+       Bad('reviewkd: ReviewKD levels a number', lambda: ReviewKD(levels=2), TypeError,
+           '`levels` must be a sequence of ints'),
+       Bad('reviewkd: ReviewKD which unknown', lambda: ReviewKD(which='deepest'), ValueError,
+           "`which` must be one of ('stages', 'last', 'embedding')"),
+       Bad('reviewkd: ReviewKD student layers only', lambda: ReviewKD('act1'), ValueError,
+           'name both the student and the teacher layers, or neither'),
+       Bad('reviewkd: ReviewKD unpaired layers', lambda: ReviewKD(['act1', 'act2'], 'act2'), ValueError,
+           '2 student layers'),
+       Bad('reviewkd: ReviewKD unknown keyword', lambda: ReviewKD(reduction='mean'), TypeError,
+           "unexpected keyword argument 'reduction'"),
+       Bad('reviewkd: ReviewKD.feature_loss before the path is built',
+           lambda: ReviewKD('act2', 'act2').feature_loss([torch.randn(2, 8, 4, 4)], [torch.randn(2, 16, 4, 4)], None),
+           RuntimeError, 'reviewkd: the review path is not built'),
+       Bad('reviewkd: ReviewKD called outside Distill', lambda: ReviewKD('act', 'act')(KDBatch(s=S, t=T, y=Y)),
+           RuntimeError, 'reviewkd: no hooks installed'),
+       Bad('reviewkd: ReviewKD.feature_loss widths changed after build',
+           lambda: built_reviewkd().feature_loss([torch.randn(2, 4, 8, 8), torch.randn(2, 8, 4, 4)],
+                                                 [torch.randn(2, 8, 8, 8), torch.randn(2, 12, 4, 4)], None),
+           ValueError, 'reviewkd: level 1 of the review path was built for 8 student and 16 teacher channels, got '
+                       '(2, 8, 4, 4) and (2, 12, 4, 4)'),
+       Bad('reviewkd: ReviewKD.feature_loss pooled level widths changed',
+           lambda: built_reviewkd(student_layers='act2', teacher_layers='act2').feature_loss(
+               [torch.randn(2, 8, 4, 4)], [torch.randn(2, 12, 4, 4)], None),
+           ValueError, 'reviewkd: level 0 of the review path was built for 8 student and 16 teacher channels'),
+       Bad('reviewkd: ReviewKD.feature_loss a token layer',
+           lambda: ReviewKD('act2', 'tokens').feature_loss([torch.randn(2, 8, 4, 4)], [torch.randn(2, 4, 4)], None),
+           ValueError, "reviewkd: the review path needs maps (N, C, H, W) or vectors (N, D): student layer 'act2' "
+                       "gives (2, 8, 4, 4), teacher layer 'tokens' gives (2, 4, 4)"),
+       Bad('reviewkd: Distill reviewkd_weight<0', lambda: Distill(nn.Linear(8, 4), ReviewKD(), reviewkd_weight=-1.),
+           ValueError, '`reviewkd_weight`'),
+       Bad('reviewkd: Distill reviewkd_weight string',
+           lambda: Distill(nn.Linear(8, 4), ReviewKD(), reviewkd_weight='5'), TypeError,
+           '`reviewkd_weight` must be a number'),
+       # inside a Learner: the error comes when the Learner is created (the review path is sized then)
+       Bad('reviewkd: fit unknown student layer', lambda: at_fit(ReviewKD('akt2', 'act2')), ValueError,
+           "no layer 'akt2' in the student"),
+       Bad('reviewkd: fit unknown teacher layer', lambda: at_fit(ReviewKD('act2', 'layer2')), ValueError,
+           "no layer 'layer2' in the teacher"),
+       Bad('reviewkd: fit a token layer', lambda: distill_fit(token_net(32), ReviewKD('act', 'tokens'),
+                                                                student=tiny_net()),
+           ValueError, "reviewkd: the review path needs maps (N, C, H, W) or vectors (N, D): student layer 'act' "
+                       "gives (13, 16), teacher layer 'tokens' gives (13, 4, 8)"),   # the probe batch: 13 samples
+       Bad('reviewkd: fit batch sizes differ',
+           lambda: distill_fit(tiny_net(32), ReviewKD('swap', 'act'), student=transposing_net()), ValueError,
+           "reviewkd: batch sizes differ: student layer 'swap' gives (12, 13), teacher layer 'act' gives (13, 32)"),
+       Bad('reviewkd: fit layers by shape on MLPs', lambda: distill_fit(tiny_net(32), ReviewKD(), student=tiny_net()),
+           ValueError, 'no student and teacher stages share a spatial resolution'),
+       Bad('reviewkd: fit by shape with a cached teacher',
+           lambda: at_fit(ReviewKD(), teacher=ZeroCache(), dls=at_image_dls(with_idx=True)), TypeError,
+           "term 'reviewkd' reads teacher features, so the teacher must be an nn.Module"),
+       Bad('reviewkd: fit named layers with a cached teacher',
+           lambda: distill_fit(ZeroCache(), ReviewKD('act', 'act'), student=tiny_net(),
+                               dls=synth_dls(n=64, bs=16, with_idx=True)),
+           TypeError, "term 'reviewkd' reads teacher features, so the teacher must be an nn.Module")])
+
+
+# --- nd: nbs/features/07_nd.ipynb ------------------------------------------------------------
+_nd_g = torch.Generator().manual_seed(2)
+
+ND_S, ND_T = torch.randn(4, 6, generator=_nd_g), torch.randn(4, 6, generator=_nd_g)   # student, teacher embeddings
+
+ND_C, ND_Y = torch.randn(3, 6, generator=_nd_g), torch.tensor([0, 1, 2, 0])           # 3 class centres, labels
+
+def nd(**kw):
+    "`nd_loss` on good inputs, with any of them replaced by `kw`."
+    return nd_loss(**{**dict(s_emb=ND_S, t_emb=ND_T, y=ND_Y, centers=ND_C), **kw})
+
+def torch_dls():
+    "fastai DataLoaders around plain torch DataLoaders: no `train_ds.items` to compute class centres from."
+    from fastai.data.core import DataLoaders
+    from torch.utils.data import DataLoader, TensorDataset
+    ds = TensorDataset(torch.randn(32, 8), torch.randint(0, 4, (32,)))
+    return DataLoaders(DataLoader(ds, batch_size=16), DataLoader(ds, batch_size=16))
+
+def nd_fit(term, teacher=None, student=None, dls=None, *more):
+    "One epoch of a tiny MLP student (`act`: 16 features) distilled from an MLP teacher (`act`: 32) with `term`."
+    distill_fit(teacher if teacher is not None else tiny_net(32), *more, term, student=student or tiny_net(), dls=dls)
+
+ND_ROWS = (
+    [Bad(f'kdpp: nd_loss {arg} {what}', lambda arg=arg, v=v: nd(**{arg: v}), exc, says)
+     for arg in ('s_emb', 't_emb')
+     for what, v, exc, says in [('a list', [[1., 2.], [3., 4.]], TypeError, f'`{arg}` must be a tensor'),
+                                ('integer', torch.ones(4, 6, dtype=torch.long), TypeError,
+                                 f'`{arg}` must be a floating point tensor'),
+                                ('1-D', torch.randn(6), ValueError, f'`{arg}` must have shape (N, D) or (N, ...)'),
+                                ('no samples', torch.randn(0, 6), ValueError, f'`{arg}` holds no samples')]]
+    + [Bad('kdpp: nd_loss centers a list', lambda: nd(centers=ND_C.tolist()), TypeError, '`centers` must be a tensor'),
+       Bad('kdpp: nd_loss integer centers', lambda: nd(centers=ND_C.long()), TypeError,
+           '`centers` must be a floating point tensor'),
+       Bad('kdpp: nd_loss 1-D centers', lambda: nd(centers=ND_C[0]), ValueError, '`centers` must have shape (C, D)'),
+       Bad('kdpp: nd_loss no centers', lambda: nd(centers=ND_C[:0]), ValueError, '`centers` must have shape (C, D)'),
+       Bad('kdpp: nd_loss batch sizes differ', lambda: nd(t_emb=torch.randn(5, 6)), ValueError,
+           'batch sizes differ: `s_emb` has 4 samples, `t_emb` has 5'),
+       Bad('kdpp: nd_loss widths differ (no projector)', lambda: nd(s_emb=torch.randn(4, 3)), ValueError,
+           'widths differ: `s_emb` has 3 features, `t_emb` 6, `centers` 6'),
+       Bad('kdpp: nd_loss centres of another width', lambda: nd(centers=torch.randn(3, 5)), ValueError,
+           'widths differ: `s_emb` has 6 features, `t_emb` 6, `centers` 5'),
+       Bad('kdpp: nd_loss y a list', lambda: nd(y=[0, 1, 2, 0]), TypeError, '`y` must be a tensor of class indices'),
+       Bad('kdpp: nd_loss float y', lambda: nd(y=ND_Y.float()), TypeError, '`y` must hold integer class indices'),
+       Bad('kdpp: nd_loss y of another length', lambda: nd(y=ND_Y[:3]), ValueError, '`y` must have shape (4,)'),
+       Bad('kdpp: nd_loss y beyond the centres', lambda: nd(y=torch.tensor([0, 1, 2, 3])), ValueError,
+           '`y` must hold class indices in [0, 3)'),
+       Bad('kdpp: nd_loss negative y', lambda: nd(y=torch.tensor([0, -1, 2, 0])), ValueError,
+           '`y` must hold class indices in [0, 3)'),
+       Bad('kdpp: class_centers emb a list', lambda: class_centers(ND_T.tolist(), ND_Y), TypeError,
+           '`emb` must be a tensor'),
+       Bad('kdpp: class_centers y of another length', lambda: class_centers(ND_T, ND_Y[:2]), ValueError,
+           '`y` must have shape (4,)'),
+       Bad('kdpp: class_centers y beyond n_classes', lambda: class_centers(ND_T, ND_Y, n_classes=2), ValueError,
+           '`y` must hold class indices in [0, 2)'),
+       Bad('kdpp: class_centers n_classes=0', lambda: class_centers(ND_T, ND_Y, n_classes=0), ValueError,
+           '`n_classes` must be an int >= 1'),
+       Bad('kdpp: class_centers n_classes float', lambda: class_centers(ND_T, ND_Y, n_classes=3.), TypeError,
+           '`n_classes` must be an int'),
+       Bad('kdpp: class_centers decimals=-1', lambda: class_centers(ND_T, ND_Y, decimals=-1), ValueError,
+           '`decimals` must be an int >= 0'),
+       Bad('kdpp: class_centers decimals float', lambda: class_centers(ND_T, ND_Y, decimals=4.), TypeError,
+           '`decimals` must be an int'),
+       Bad('kdpp: teacher_class_centers teacher not a module',
+           lambda: teacher_class_centers(lambda x: x, 'act', synth_dls(n=64, bs=16)), TypeError,
+           'the teacher must be an nn.Module'),
+       Bad('kdpp: teacher_class_centers unknown layer',
+           lambda: teacher_class_centers(tiny_net(32), 'akt', synth_dls(n=64, bs=16)), ValueError,
+           "no layer 'akt' in the teacher"),
+       Bad('kdpp: teacher_class_centers decimals=-1',
+           lambda: teacher_class_centers(tiny_net(32), 'act', synth_dls(n=64, bs=16), decimals=-1), ValueError,
+           '`decimals` must be an int >= 0'),
+       Bad('kdpp: teacher_class_centers labels beyond the teacher\'s classes',
+           lambda: teacher_class_centers(tiny_net(32, n_out=3), 'act', synth_dls(n=64, bs=16)), ValueError,
+           '`y` must hold class indices in [0, 3)'),
+       Bad('kdpp: teacher_class_centers data without training items',
+           lambda: teacher_class_centers(tiny_net(32), 'act', torch_dls()), TypeError,
+           "the teacher's class centres are computed from the training items of fastai DataLoaders"),
+       Bad('kdpp: plain_train_dl not DataLoaders', lambda: plain_train_dl([1, 2, 3]), TypeError,
+           'list has none: compute them yourself'),
+       Bad('kdpp: EmbTrans d_in=0', lambda: EmbTrans(0, 8), ValueError, '`d_in` must be an int >= 1'),
+       Bad('kdpp: EmbTrans d_out float', lambda: EmbTrans(4, 8.), TypeError, '`d_out` must be an int'),
+       Bad('kdpp: EmbTrans p=1', lambda: EmbTrans(4, 8, p=1.), ValueError, '`p` must be a number in [0, 1)'),
+       Bad('kdpp: EmbTrans p=NaN', lambda: EmbTrans(4, 8, p=NAN), ValueError, '`p` must be a number in [0, 1)'),
+       Bad('kdpp: EmbTrans p string', lambda: EmbTrans(4, 8, p='0.5'), TypeError, '`p` must be a number')]
+    + number_rows('kdpp', 'ND', ND, {'weight': WEIGHT})
+    + [variant_row('kdpp', 'ND', ND),
+       Bad('kdpp: ND dropout=1', lambda: ND(dropout=1.), ValueError, '`dropout` must be a number in [0, 1)'),
+       Bad('kdpp: ND dropout<0', lambda: ND(dropout=-0.1), ValueError, '`dropout` must be a number in [0, 1)'),
+       Bad('kdpp: ND dropout string', lambda: ND(dropout='0.5'), TypeError, '`dropout` must be a number'),
+       Bad('kdpp: ND cache not a bool', lambda: ND(cache='yes'), TypeError, '`cache` must be True or False'),
+       Bad('kdpp: ND centers a list', lambda: ND(centers=[[0., 1.]]), TypeError, '`centers` must be a tensor'),
+       Bad('kdpp: ND integer centers', lambda: ND(centers=torch.ones(3, 4, dtype=torch.long)), TypeError,
+           '`centers` must be a floating point tensor'),
+       Bad('kdpp: ND 1-D centers', lambda: ND(centers=torch.randn(4)), ValueError, '`centers` must have shape (C, D)'),
+       Bad('kdpp: ND NaN centers', lambda: ND(centers=torch.tensor([[0., NAN]])), ValueError,
+           '`centers` must be finite'),
+       Bad('kdpp: ND two layer pairs', lambda: ND(['hidden', 'act'], ['hidden', 'act']), ValueError,
+           'ND reads one pair of layers (the embeddings), got 2'),
+       Bad('kdpp: ND student layer without the teacher\'s', lambda: ND('act'), ValueError,
+           'name both the student and the teacher layers, or neither'),
+       Bad('kdpp: ND connectors unknown rule', lambda: ND(connectors='some'), ValueError,
+           "`connectors` must be None, 'auto', 'all'"),
+       Bad('kdpp: ND unknown keyword', lambda: ND(which='stages'), TypeError, "unexpected keyword argument 'which'"),
+       Bad('kdpp: ND called outside Distill', lambda: ND('act', 'act')(KDBatch(s=S, t=T, y=Y)), RuntimeError,
+           'nd: no hooks installed'),
+       Bad('kdpp: ND.feature_loss without labels',
+           lambda: ND('act', 'act', centers=ND_C).feature_loss([ND_S], [ND_T], KDBatch(s=S, t=T, y=None)), ValueError,
+           'nd: the ND loss needs the labels'),
+       Bad('kdpp: Distill nd_weight<0', lambda: Distill(nn.Linear(8, 4), WarmupKD(), ND(), nd_weight=-1.), ValueError,
+           '`nd_weight`'),
+       Bad('kdpp: Distill kd_weight string', lambda: Distill(nn.Linear(8, 4), WarmupKD(), ND(), kd_weight='1'),
+           TypeError, '`kd_weight` must be a number'),
+       Bad('kdpp: fit unknown student layer', lambda: nd_fit(ND('akt', 'act')), ValueError,
+           "no layer 'akt' in the student"),
+       Bad('kdpp: fit unknown teacher layer', lambda: nd_fit(ND('act', 'flat')), ValueError,
+           "no layer 'flat' in the teacher"),
+       Bad('kdpp: fit widths differ, no projector', lambda: nd_fit(ND('act', 'act', connectors=None)), ValueError,
+           "nd: feature shapes differ: student layer 'act' gives (16, 16), teacher layer 'act' gives (16, 32); let ND "
+           "add a projector"),
+       Bad('kdpp: fit projector of the wrong width', lambda: nd_fit(ND('act', 'act', connectors=nn.Linear(16, 24))),
+           ValueError, "student layer 'act' gives (16, 24) after its projector, teacher layer 'act' gives (16, 32); "
+                       "the projector must output the teacher's width"),
+       Bad('kdpp: fit centres of another width', lambda: nd_fit(ND('act', 'act', centers=torch.randn(4, 8))),
+           ValueError, 'widths differ: `s_emb` has 32 features, `t_emb` 32, `centers` 8'),
+       Bad('kdpp: fit centres of fewer classes than the labels',
+           lambda: nd_fit(ND('act', 'act', centers=torch.randn(2, 32))), ValueError,
+           "`y` must hold class indices in [0, 2)"),
+       Bad('kdpp: fit teacher of fewer classes than the labels', lambda: nd_fit(ND(), tiny_net(32, n_out=3)),
+           ValueError, '`y` must hold class indices in [0, 3)'),
+       Bad('kdpp: fit by shape, teacher without an embedding layer', lambda: nd_fit(ND(), nn.Linear(8, 4)), ValueError,
+           'no embedding layer'),
+       Bad('kdpp: fit data without training items', lambda: nd_fit(ND('act', 'act', connectors=None), dls=torch_dls()),
+           TypeError,
+           "the teacher's class centres are computed from the training items of fastai DataLoaders"),
+       Bad('kdpp: fit with a cached teacher',
+           lambda: nd_fit(ND('act', 'act'), ZeroCache(), dls=synth_dls(n=64, bs=16, with_idx=True)), TypeError,
+           "term 'nd' reads teacher features, so the teacher must be an nn.Module")]
+    + number_rows('kdpp', 'WarmupKD', WarmupKD, {'T': POSITIVE, 'warmup_pct': [0, -0.1, NAN, 1.5, '0.1']})
+    + number_rows('kdpp', 'WarmupKD', lambda **kw: WarmupKD(warmup_pct=None, **kw),
+                  {'warmup_epochs': [0, -1., INF, '20']})
+    + [Bad('kdpp: WarmupKD both warm-ups', lambda: WarmupKD(warmup_pct=0.1, warmup_epochs=20), ValueError,
+           'give at most one of `warmup_pct` and `warmup_epochs`'),
+       Bad('dkdpp: Distill nd_weight<0', lambda: Distill(nn.Linear(8, 4), DKD(beta=6.), ND(weight=1.), nd_weight=-1.),
+           ValueError, '`nd_weight`'),
+       Bad('dkdpp: Distill dkd_weight NaN', lambda: Distill(nn.Linear(8, 4), DKD(beta=6.), ND(weight=1.),
+                                                             dkd_weight=NAN), ValueError, '`dkd_weight`'),
+       Bad('dkdpp: ND weight<0 next to DKD', lambda: Distill(nn.Linear(8, 4), DKD(beta=6.), ND(weight=-1.)), ValueError,
+           '`weight` must be a finite number >= 0'),
+       Bad('dkdpp: fit with a cached teacher',
+           lambda: nd_fit(ND('act', 'act', weight=1.), ZeroCache(), None, synth_dls(n=64, bs=16, with_idx=True),
+                          DKD(beta=6.)), TypeError, "term 'nd' reads teacher features, so the teacher must be an "
+                                                    "nn.Module"),
+       Bad('dkdpp: fit widths differ, no projector',
+           lambda: nd_fit(ND('act', 'act', connectors=None, weight=1.), None, None, None, DKD(beta=6.)), ValueError,
+           "nd: feature shapes differ: student layer 'act' gives (16, 16), teacher layer 'act' gives (16, 32)")])
+
+
+# --- ofa_branches: nbs/features/08_ofa_branches.ipynb ------------------------------------------------------------
+def token_net_ofa_branches() -> nn.Sequential:
+    "A student on the 8 synthetic features whose layer `tokens` gives (N, 4, 4) token features."
+    return nn.Sequential(OrderedDict(lift=nn.Linear(8, 16), tokens=nn.Unflatten(1, (4, 4)), flat=nn.Flatten(),
+                                     head=nn.Linear(16, 4)))
+
+def conv_net() -> nn.Sequential:
+    "A student on the 8 synthetic features seen as 2x2x2 maps: `conv` gives (N, 4, 2, 2) maps, `flat` the embedding."
+    return nn.Sequential(OrderedDict(img=nn.Unflatten(1, (2, 2, 2)), conv=nn.Conv2d(2, 4, 1),
+                                     pool=nn.AdaptiveAvgPool2d(1), flat=nn.Flatten(), head=nn.Linear(4, 4)))
+
+def ofab(**kw): return ofa_branches_loss([S, S.flip(0)], T, Y, **kw)
+
+OFA_BRANCHES_ROWS = (
+    number_rows('ofa_branches', 'ofa_branches_loss', ofab, {'eps': POSITIVE, 'T': POSITIVE})
+    + [variant_row('ofa_branches', 'ofa_branches_loss', ofab),
+       Bad('ofa_branches: ofa_branches_loss eps list with a zero', lambda: ofab(eps=[1., 0.]), ValueError, '`eps[1]`'),
+       Bad('ofa_branches: ofa_branches_loss eps list with a string', lambda: ofab(eps=[1., '1']), TypeError,
+           '`eps[1]` must be a number'),
+       Bad('ofa_branches: ofa_branches_loss eps list too short', lambda: ofab(eps=[1.]), ValueError,
+           '`eps` gives 1 exponents for 2 branches'),
+       Bad('ofa_branches: ofa_branches_loss no branch', lambda: ofa_branches_loss([], T, Y), ValueError,
+           '`zs` is empty'),
+       Bad('ofa_branches: ofa_branches_loss zs a dict', lambda: ofa_branches_loss({'stem': S}, T, Y), TypeError,
+           '`zs` must be a tensor or a list of tensors'),
+       Bad('ofa_branches: ofa_branches_loss a branch not a tensor', lambda: ofa_branches_loss([S, S.tolist()], T, Y),
+           TypeError, '`zs[1]` must be a tensor of logits, got list'),
+       Bad('ofa_branches: ofa_branches_loss a branch with other classes', lambda: ofa_branches_loss([S, T_WIDE], T, Y),
+           ValueError, "`zs[1]` has shape (4, 6) but the teacher's logits `t` (4, 5)"),
+       Bad('ofa_branches: ofa_branches_loss integer branch logits', lambda: ofa_branches_loss([S, S_INT], T, Y),
+           TypeError, 'must be floating point logits'),
+       Bad('ofa_branches: ofa_branches_loss label out of range', lambda: ofa_branches_loss([S], T, Y_HIGH), ValueError,
+           '`y` must hold class indices in [0, 5)')]
+    + number_rows('ofa_branches', 'OFABranches', OFABranches, {'eps': POSITIVE, 'T': POSITIVE})
+    + number_rows('ofa_branches', 'OFABranches', OFABranches, {'width': [0, -4]})
+    + [variant_row('ofa_branches', 'OFABranches', OFABranches),
+       Bad('ofa_branches: OFABranches width a float', lambda: OFABranches(width=64.), TypeError,
+           '`width` must be an int'),
+       Bad('ofa_branches: OFABranches width a string', lambda: OFABranches(width='64'), TypeError,
+           '`width` must be an int'),
+       Bad('ofa_branches: OFABranches eps list with inf', lambda: OFABranches(eps=[1., INF]), ValueError, '`eps[1]`'),
+       Bad('ofa_branches: OFABranches eps list for other stages', lambda: OFABranches(['a', 'b'], eps=[1.]),
+           ValueError, '`eps` gives 1 exponents for 2 branches'),
+       Bad('ofa_branches: OFABranches stages a number', lambda: OFABranches(stages=3), TypeError,
+           'layer names must be a string or a list of strings'),
+       Bad('ofa_branches: OFABranches stages empty', lambda: OFABranches(stages=[]), ValueError,
+           'need at least one layer name'),
+       Bad('ofa_branches: OFABranches misspelt keyword', lambda: OFABranches(epsilon=1.), TypeError, 'epsilon'),
+       Bad('ofa_branches: OFABranches called outside Distill', lambda: OFABranches('hidden')(KDBatch(s=S, t=T, y=Y)),
+           RuntimeError, 'ofa_branches: no hooks installed'),
+       Bad('ofa_branches: Distill ofa_branches_weight<0',
+           lambda: Distill(nn.Linear(8, 4), OFA(), OFABranches(), ofa_branches_weight=-1.), ValueError,
+           '`ofa_branches_weight`'),
+       Bad('ofa_branches: Distill ofa_branches_weight string',
+           lambda: Distill(nn.Linear(8, 4), OFA(), OFABranches(), ofa_branches_weight='1'), TypeError,
+           '`ofa_branches_weight` must be a number'),
+       Bad('ofa_branches: fit unknown stage', lambda: distill_fit(nn.Linear(8, 4), OFABranches('hiden'),
+                                                                   student=tiny_net()),
+           ValueError, "no layer 'hiden' in the student"),
+       Bad('ofa_branches: fit student without a stage',
+           lambda: distill_fit(nn.Linear(8, 4), OFABranches(), student=nn.Linear(8, 4)), ValueError,
+           'no stage to branch from'),
+       Bad('ofa_branches: fit a stage of token features',
+           lambda: distill_fit(nn.Linear(8, 4), OFABranches('tokens'), student=token_net_ofa_branches()), ValueError,
+           "stage 'tokens' gives features of shape (13, 4, 4): exit branches are built for (N, C, H, W) maps"),
+       Bad('ofa_branches: fit eps list for another number of stages',
+           lambda: distill_fit(nn.Linear(8, 4), OFABranches(eps=[1., 1.5]), student=tiny_net()), ValueError,
+           '`eps` gives 2 exponents for 1 branches'),
+       Bad('ofa_branches: fit code variant with a cached teacher',
+           lambda: distill_fit(ZeroCache(), OFABranches(variant='code'), student=conv_net(),
+                               dls=synth_dls(n=64, bs=16, with_idx=True)),
+           TypeError, "variant='code' sizes CNN branches max(D_s, D_t) from the teacher's embedding width"),
+       Bad('ofa_branches: fit code variant, teacher without an embedding layer',
+           lambda: distill_fit(nn.Linear(8, 4), OFABranches(variant='code'), student=conv_net()), ValueError,
+           'no embedding layer'),
+       Bad('ofa_branches: SepConv c_in=0', lambda: SepConv(0, 4), ValueError, '`c_in`'),
+       Bad('ofa_branches: SepConv c_out a float', lambda: SepConv(4, 2.5), TypeError, '`c_out` must be an int'),
+       Bad('ofa_branches: make_branch maps without a width', lambda: make_branch((4, 8, 3, 3), 10), ValueError,
+           "give the branch's `width`"),
+       Bad('ofa_branches: make_branch width=0', lambda: make_branch((4, 8, 3, 3), 10, width=0), ValueError,
+           '`width`'),
+       Bad('ofa_branches: make_branch n_classes=0', lambda: make_branch((4, 8), 0), ValueError, '`n_classes`'),
+       Bad('ofa_branches: make_branch token features', lambda: make_branch((4, 49, 32), 10, name='blocks'),
+           ValueError, "stage 'blocks' gives features of shape (4, 49, 32)"),
+       Bad('ofa_branches: branch_points model without a stage',
+           lambda: branch_points(nn.Linear(8, 4), torch.randn(2, 8)), ValueError, 'no stage to branch from')]
+    + feature_rows('ofa_branches', 'cka', lambda x: cka(x, F_T), 'x')
+    + feature_rows('ofa_branches', 'cka', lambda y: cka(F_S, y), 'y')
+    + feature_rows('ofa_branches', 'centered_gram', centered_gram, 'x')
+    + [Bad('ofa_branches: cka batch sizes differ', lambda: cka(F_S, F_TALL), ValueError,
+           'batch sizes differ: `x` has 4 samples, `y` has 5'),
+       Bad('ofa_branches: cka_matrix no layer', lambda: cka_matrix([], [F_T]), ValueError,
+           '`xs` and `ys` need at least one layer each'),
+       Bad('ofa_branches: cka_matrix a layer of other samples', lambda: cka_matrix([F_S], [F_T, F_TALL]), ValueError,
+           'batch sizes differ: `xs[0]` has 4 samples, `ys[1]` has 5'),
+       Bad('ofa_branches: cka_matrix a layer not a tensor', lambda: cka_matrix([F_S, F_S.tolist()], [F_T]), TypeError,
+           '`xs[1]` must be a tensor'),
+       Bad('ofa_branches: cka_matrix integer features', lambda: cka_matrix([F_S], [F_T.long()]), TypeError,
+           '`ys[0]` must be a floating point tensor')])
+
+
+# --- layer_selection: nbs/features/09_layer_selection.ipynb ---------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------
+# layer_forward (kdnb.methods.layer_selection): maps of layer indices, the matching loss on feature maps LS_FS/LS_FT
+# (2 samples, 3 channels, 4x4), the term inside a Learner with the AT rows' conv nets (block outputs act1 8x8, act2
+# 4x4, pool 1x1), the angle analysis on a student map and teacher maps of the same 2 images.
+LS_FS = torch.randn(2, 3, 4, 4, generator=g)
+
+LS_FT = torch.randn(2, 3, 4, 4, generator=g)
+
+LS_TEACHER_MAPS = [torch.randn(2, 5, 2, 2, generator=g), torch.randn(2, 4, 4, 4, generator=g)]
+
+LAYER_SELECTION_COUNT = [0, -2, 2.5, '3']   # bad values of a count (an int >= 1)
+
+def count_rows(fname: str, f, names=('n_student', 'n_teacher')) -> list[Bad]:
+    "Each count argument of `f` set to each bad count: a TypeError for a non-int, a ValueError below 1."
+    return [Bad(f'layer_forward: {fname} {name}={v!r}', lambda name=name, v=v: f(**{name: v}),
+                TypeError if isinstance(v, (str, float)) else ValueError, f'`{name}`')
+            for name in names for v in LAYER_SELECTION_COUNT]
+
+LAYER_SELECTION_ROWS = (
+    count_rows('layer_map', lambda **kw: layer_map(**{**dict(n_student=3, n_teacher=12), **kw}))
+    + [Bad('layer_forward: layer_map unknown strategy', lambda: layer_map(3, 12, 'backward'), ValueError,
+           "`strategy` must be one of ('forward', 'reverse', 'random', 'all-to-one'), got 'backward'"),
+       Bad('layer_forward: layer_map strategy None', lambda: layer_map(3, 12, None), ValueError,
+           '`strategy` must be one of'),
+       Bad('layer_forward: layer_map negative seed', lambda: layer_map(3, 12, 'random', seed=-1), ValueError,
+           '`seed` must be an int >= 0'),
+       Bad('layer_forward: layer_map seed a string', lambda: layer_map(3, 12, 'random', seed='0'), TypeError,
+           '`seed` must be an int'),
+       Bad('layer_forward: block_outputs depth 0', lambda: block_outputs(at_conv_net(4), torch.randn(1, 1, 8, 8), 0),
+           ValueError, '`depth` must be an int >= 1'),
+       # the matching loss
+       Bad('layer_forward: layer_match_loss fs a list of numbers', lambda: layer_match_loss([[1., 2.]], [LS_FT]),
+           TypeError, '`fs` must be a tensor'),
+       Bad('layer_forward: layer_match_loss ft a number', lambda: layer_match_loss(LS_FS, 3.), TypeError,
+           '`ft` must be a tensor or a list of tensors'),
+       Bad('layer_forward: layer_match_loss integer fs', lambda: layer_match_loss(LS_FS.long(), LS_FT), TypeError,
+           '`fs` must be a floating point tensor'),
+       Bad('layer_forward: layer_match_loss integer ft', lambda: layer_match_loss(LS_FS, LS_FT.long()), TypeError,
+           '`ft` must be a floating point tensor'),
+       Bad('layer_forward: layer_match_loss 1-D features', lambda: layer_match_loss(LS_FS[0, 0, 0], LS_FT[0, 0, 0]),
+           ValueError, '`fs` must have shape (N, D), (N, L, D) or (N, C, H, W), got (4,)'),
+       Bad('layer_forward: layer_match_loss 5-D features', lambda: layer_match_loss(LS_FS[None], LS_FT[None]),
+           ValueError, '`fs` must have shape (N, D), (N, L, D) or (N, C, H, W), got (1, 2, 3, 4, 4)'),
+       Bad('layer_forward: layer_match_loss shapes differ', lambda: layer_match_loss(LS_FS, LS_FT[:, :2]), ValueError,
+           '`fs` and `ft` shapes differ: (2, 3, 4, 4) vs (2, 2, 4, 4)'),
+       Bad('layer_forward: layer_match_loss shapes differ in pair 1',
+           lambda: layer_match_loss([LS_FS, LS_FS], [LS_FT, LS_FT[:, :, :2]]), ValueError,
+           '`fs` and `ft` shapes differ (pair 1): (2, 3, 4, 4) vs (2, 3, 2, 4)'),
+       Bad('layer_forward: layer_match_loss empty batch', lambda: layer_match_loss(LS_FS[:0], LS_FT[:0]), ValueError,
+           '`fs` and `ft` are empty'),
+       Bad('layer_forward: layer_match_loss unpaired', lambda: layer_match_loss([LS_FS, LS_FS], [LS_FT]), ValueError,
+           'need as many student as teacher features (>0), got 2 and 1'),
+       variant_row('layer_forward', 'layer_match_loss', lambda **kw: layer_match_loss(LS_FS, LS_FT, **kw)),
+       # the term: constructor
+       Bad('layer_forward: LayerMatch unknown strategy', lambda: LayerMatch('middle'), ValueError,
+           '`strategy` must be one of'),
+       Bad('layer_forward: LayerMatch negative seed', lambda: LayerMatch('random', seed=-3), ValueError,
+           '`seed` must be an int >= 0'),
+       Bad('layer_forward: LayerMatch seed a float', lambda: LayerMatch('random', seed=1.5), TypeError,
+           '`seed` must be an int'),
+       Bad('layer_forward: LayerMatch connectors None', lambda: LayerMatch(connectors=None), ValueError,
+           "`connectors` must be one of ('auto', 'all')"),
+       Bad('layer_forward: LayerMatch connectors unknown rule', lambda: LayerMatch(connectors='some'), ValueError,
+           "`connectors` must be one of ('auto', 'all')"),
+       Bad('layer_forward: LayerMatch connectors a module', lambda: LayerMatch(connectors=torch.nn.Identity()),
+           ValueError, "`connectors` must be one of ('auto', 'all')"),
+       Bad('layer_forward: LayerMatch empty student layers', lambda: LayerMatch(student_layers=[]), ValueError,
+           'need at least one layer name'),
+       Bad('layer_forward: LayerMatch teacher layer a number', lambda: LayerMatch(teacher_layers=['act1', 2]),
+           TypeError, 'layer names must be strings'),
+       Bad('layer_forward: LayerMatch unknown connector option', lambda: LayerMatch(relu=True), TypeError,
+           "unknown keyword(s) ['relu']; the connector options are `bn`, `act` (maps), `bias` (vectors)"),
+       variant_row('layer_forward', 'LayerMatch', lambda **kw: LayerMatch(**kw))]
+    + number_rows('layer_forward', 'LayerMatch', lambda **kw: LayerMatch(**kw), {'weight': WEIGHT})
+    + count_rows('LayerMatch', lambda **kw: LayerMatch(**kw), names=('depth',))
+    # the term in a Learner
+    + [Bad('layer_forward: fit unknown student layer',
+           lambda: at_fit(LayerMatch(student_layers=['act1', 'act3'])), ValueError, "no layer 'act3' in the student"),
+       Bad('layer_forward: fit unknown teacher layer',
+           lambda: at_fit(LayerMatch(teacher_layers=['cnv1', 'act2'])), ValueError, "no layer 'cnv1' in the teacher"),
+       Bad('layer_forward: fit with a cached teacher',
+           lambda: distill_fit(ZeroCache(), LayerMatch(), student=tiny_net(),
+                               dls=synth_dls(n=64, bs=16, with_idx=True)),
+           TypeError, "term 'layer_match' reads teacher features, so the teacher must be an nn.Module"),
+       Bad('layer_forward: fit student without feature maps',
+           lambda: distill_fit(tiny_net(32), LayerMatch(), student=tiny_net()), ValueError,
+           "layer_match: no (N, C, H, W) feature maps among the student's layers (depth 2); name the layers to "
+           "match: `student_layers=[...]`"),
+       Bad('layer_forward: fit vectors matched to maps without a connector that fits',
+           lambda: at_fit(LayerMatch(student_layers=['flat'], teacher_layers=['act1'])), ValueError,
+           'student feature shape (16, 8) and teacher feature shape (16, 8, 8, 8) differ in rank'),
+       Bad('layer_forward: LayerMatch called outside Distill', lambda: LayerMatch()(KDBatch(s=S, t=T, y=Y)),
+           RuntimeError, 'layer_match: no hooks installed'),
+       Bad('layer_forward: Distill layer_match_weight<0',
+           lambda: Distill(torch.nn.Linear(8, 4), LayerMatch(), PredictionKL(), layer_match_weight=-1.), ValueError,
+           '`layer_match_weight`'),
+       Bad('layer_forward: Distill pred_kl_weight string',
+           lambda: Distill(torch.nn.Linear(8, 4), LayerMatch(), PredictionKL(), pred_kl_weight='1'), TypeError,
+           '`pred_kl_weight` must be a number')]
+    # the prediction term
+    + number_rows('layer_forward', 'PredictionKL', lambda **kw: PredictionKL(**kw), {'T': POSITIVE})
+    + [Bad('layer_forward: PredictionKL class counts differ',
+           lambda: PredictionKL()(KDBatch(s=S, t=torch.randn(4, 6), y=Y)), ValueError, 'class count differs'),
+       Bad('layer_forward: PredictionKL integer student logits',
+           lambda: PredictionKL()(KDBatch(s=S.long(), t=T, y=Y)), TypeError, '`s` must be floating point'),
+       Bad('layer_forward: strategy_method unknown strategy', lambda: strategy_method('shuffle'), ValueError,
+           '`strategy` must be one of'),
+       # the angle analysis
+       Bad('layer_forward: pull_directions s a list', lambda: pull_directions(LS_FS.tolist(), LS_TEACHER_MAPS),
+           TypeError, '`s` must be a tensor'),
+       Bad('layer_forward: pull_directions integer s', lambda: pull_directions(LS_FS.long(), LS_TEACHER_MAPS),
+           TypeError, '`s` must be a floating point tensor'),
+       Bad('layer_forward: pull_directions s not a map', lambda: pull_directions(LS_FS.flatten(1), LS_TEACHER_MAPS),
+           ValueError, '`s` must be an (N, C, H, W) map, got (2, 48)'),
+       Bad('layer_forward: pull_directions no teacher maps', lambda: pull_directions(LS_FS, []), ValueError,
+           '`ts` must hold at least one teacher map'),
+       Bad('layer_forward: pull_directions teacher map of other images',
+           lambda: pull_directions(LS_FS, [torch.randn(3, 5, 2, 2)]), ValueError,
+           "`ts[0]` must be an (N, C, H, W) map of the student's 2 images, got (3, 5, 2, 2)"),
+       Bad('layer_forward: pull_directions teacher vectors', lambda: pull_directions(LS_FS, [torch.randn(2, 5)]),
+           ValueError, "`ts[0]` must be an (N, C, H, W) map"),
+       Bad('layer_forward: pull_directions integer teacher map',
+           lambda: pull_directions(LS_FS, [LS_FT, torch.ones(2, 3, 4, 4, dtype=torch.long)]), TypeError,
+           '`ts[1]` must be a floating point tensor'),
+       Bad('layer_forward: pull_directions channels differ without projection',
+           lambda: pull_directions(LS_FS, LS_TEACHER_MAPS, project=False), ValueError,
+           'project=False needs as many channels in `ts[0]` (5) as in `s` (3)')]
+    + number_rows('layer_forward', 'pull_directions', lambda **kw: pull_directions(LS_FS, LS_TEACHER_MAPS, **kw),
+                  {'ridge': [0, -1e-3, NAN, INF, '1e-3']})
+    + [Bad('layer_forward: pull_angles teacher map of other images',
+           lambda: pull_angles(LS_FS, torch.randn(4, 3, 4, 4)), ValueError,
+           "`ts[0]` must be an (N, C, H, W) map of the student's 2 images")])
+
+
 METHOD_ROWS = (LOGIT_MSE_ROWS + KD_ROWS + DKD_ROWS + LSKD_ROWS + NKD_ROWS + USKD_ROWS + TTM_ROWS + DTS_ROWS + PLD_ROWS
                + SINKD_ROWS + DHKD_ROWS + OFA_ROWS + CLIP_ROWS + LS_ROWS
-               + FITNETS_ROWS + AT_ROWS + RKD_ROWS + SP_ROWS + PKT_ROWS)
+               + FITNETS_ROWS + AT_ROWS + RKD_ROWS + SP_ROWS + PKT_ROWS
+               + CRD_ROWS + REVIEWKD_ROWS + ND_ROWS + OFA_BRANCHES_ROWS + LAYER_SELECTION_ROWS)
 BAD = CORE + DIV + FEAT + TEACH + DATA + BENCH + METHOD_ROWS
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -51,6 +51,12 @@ from kdnb.methods.pkt import pkt_loss, pkt_probs, cosine_kernel
 from kdnb.methods.fitnets import fitnets_loss, HintRegressor
 from kdnb.methods.rkd import rkd_loss, rkd_parts, distance_potential, angle_potential
 from strategies import Logits, logits, ROW_KINDS, LIMIT, SCALES
+from kdnb.methods.crd import nce_loss, crd_loss, nce_z
+import dataclasses
+from kdnb.methods.reviewkd import hcl_loss, hcl_weights, abf_fuse
+from kdnb.methods.nd import nd_loss, class_centers
+from kdnb.methods.ofa_branches import ofa_branches_loss, cka, cka_matrix
+from kdnb.methods.layer_selection import layer_match_loss
 
 Tensor = torch.Tensor
 
@@ -255,6 +261,86 @@ RKD_CASES = [
     Case(rkd_parts, CODE, zero=same, invariant=('swap', 'classes'), finite_scale=10.),
 ]
 CASES += RKD_CASES
+
+# --- crd: nbs/features/05_crd.ipynb ------------------------------------------------------------
+def _shift_scores(d, g):
+    "One common shift, uniform in [-0.5, 0.5], of every entry of `s`, another of every entry of `t`."
+    c_s, c_t = (float(torch.rand(1, generator=g, dtype=torch.float64)) - 0.5 for _ in range(2))
+    return {**d, 's': d['s'] + c_s, 't': d['t'] + c_t}
+
+def _permute_negatives(d, g):
+    "The same permutation of the negatives' columns (1 .. K) of `s` and `t`; the positive stays in column 0."
+    k = d['s'].shape[-1] - 1
+    cols = torch.cat([torch.zeros(1, dtype=torch.long), 1 + torch.randperm(k, generator=g)])
+    return {**d, 's': d['s'][..., cols], 't': d['t'][..., cols]}
+
+INVARIANCES['shift_scores'] = _shift_scores        # noqa: F821 (test_properties.py's table)
+
+INVARIANCES['negatives'] = _permute_negatives      # noqa: F821
+
+NCE = dict(n_data=1000)
+
+CRD_INV = ('batch', 'negatives', 'shift_scores')
+
+CRD_CASES = [                                      # noqa: F821 below: Case and CODE are test_properties.py's
+    Case(nce_loss, NCE, args='s', invariant=CRD_INV, class_sum=True),
+    Case(nce_loss, {**NCE, **CODE}, args='s', invariant=CRD_INV, class_sum=True, finite_scale=1e-3),
+    Case(crd_loss, NCE, invariant=CRD_INV + ('swap',), class_sum=True),
+    Case(crd_loss, {**NCE, **CODE}, invariant=CRD_INV + ('swap',), class_sum=True, finite_scale=1e-3),
+]
+
+CASES += CRD_CASES                                 # noqa: F821
+
+
+# --- reviewkd: nbs/features/06_reviewkd.ipynb ------------------------------------------------------------
+# ReviewKD's hierarchical context loss. The drawn (N, C) logits are (N, C) feature vectors, i.e. 1x1 maps, whose HCL is
+# the mean squared error (no pooled level is smaller than the map). Invariant: a per-row shift of both (only the
+# difference counts), the same permutation of the classes (channels) or of the samples of both, swapping student and
+# teacher. Maps (several sizes, pooled levels) are tested below.
+REVIEWKD_CASES = [
+    Case(hcl_loss, zero=same, invariant=('shift_st', 'classes', 'swap', 'batch')),
+]
+
+CASES += REVIEWKD_CASES
+
+
+# --- nd: nbs/features/07_nd.ipynb ------------------------------------------------------------
+def batch_centers(d: dict) -> Tensor:
+    "Class centres for a drawn batch: the means of the teacher rows `t` by label `y`, one per class (C = t's width)."
+    return class_centers(d['t'], d['y'], n_classes=d['t'].shape[-1])
+
+@dataclass
+class CenteredCase(Case):
+    "A loss that reads class centres after its tensor arguments: given the drawn batch's `batch_centers`."
+    def __call__(self, d: dict): return self.fn(*(d[a] for a in self.args), batch_centers(d), **self.kwargs)
+
+ND_CASES = [CenteredCase(nd_loss, args='sty', upper=lambda N, C: 2., invariant=('classes', 'batch'), normalized=True)]
+
+CASES += ND_CASES
+
+
+# --- ofa_branches: nbs/features/08_ofa_branches.ipynb ------------------------------------------------------------
+# OFA's branches: `ofa_branches_loss` with one tensor is `ofa_loss` on one branch, so it has the same row as
+# `ofa_loss` (the code variant computes log(softmax), finite on moderate logits only); a list of branches is tested
+# below (test_ofa_branches_is_a_sum_of_ofa).
+OFA_BRANCHES_CASES = [
+    Case(ofa_branches_loss, args='sty', invariant=ALL),
+    Case(ofa_branches_loss, CODE, args='sty', invariant=ALL, finite_scale=10.),
+]
+
+CASES += OFA_BRANCHES_CASES
+
+
+# --- layer_selection: nbs/features/09_layer_selection.ipynb ---------------------------------------------------------
+LAYER_SELECTION_CASES = [
+    Case(layer_match_loss, zero=same, invariant=('shift_st', 'classes', 'swap'), class_sum=True,
+         finite_scale=1e3),
+    Case(layer_match_loss, CODE, zero=same, invariant=('shift_st', 'classes', 'swap'), class_sum=True,
+         finite_scale=1e3),
+]
+
+CASES += LAYER_SELECTION_CASES
+
 
 
 # Real defects found by these tests, as (test, case id, dtype or None): reason. Each is a strict xfail, so fixing the
@@ -1089,3 +1175,331 @@ def test_rkd_potentials(d):
     assert ap.abs().max() <= 1 + 1e-12 and torch.allclose(ap, ap.transpose(1, 2), atol=1e-12)
     apart = ~torch.eye(n, dtype=torch.bool) & (dp > 0)
     assert torch.allclose(ap.diagonal(dim1=1, dim2=2)[apart], torch.ones(()).double(), atol=1e-12)
+
+
+# --- crd: nbs/features/05_crd.ipynb ------------------------------------------------------------
+@PROPERTY                                          # noqa: F821
+@given(k=st.integers(1, 2000), n_data=st.integers(1, 10**6), c=st.floats(-1, 1), T=st.floats(0.01, 10),
+       n=st.integers(1, 8))
+def test_crd_uninformed_critic(k, n_data, c, T, n):
+    """Every score equal, Z estimated from them: h = 1 / (1 + K) for every column, the loss is
+    log(1 + K) + K log(1 + 1/K), whatever the score, M or τ (EXAMPLES examples)."""
+    s = torch.full((n, 1 + k), c, dtype=torch.float64)
+    expected = math.log1p(k) + k * math.log1p(1 / k)
+    assert abs(nce_loss(s, n_data, T).item() - expected) <= 1e-9 * expected
+    assert abs(crd_loss(s, s, n_data, T).item() - 2 * expected) <= 2e-9 * expected
+
+@PROPERTY                                          # noqa: F821
+@given(d=f64(), n_data=st.integers(1, 10**6), T=st.floats(0.01, 10))  # noqa: F821
+def test_nce_is_logistic_regression(d, n_data, T):
+    """Each direction is a logistic regression of 'same image' on s / τ with the fixed bias log(Z K / M): the sum over
+    a row of binary cross-entropies (target 1 for the positive, 0 for the negatives), averaged over anchors; and
+    z=None is z=nce_z(scores) (float64, EXAMPLES examples)."""
+    s = d['s'].clamp(-1, 1)                        # cosines
+    k = s.shape[1] - 1
+    z = nce_z(s, n_data, T)
+    logits = s / T - math.log(float(z) * k / n_data)
+    target = torch.zeros_like(s); target[:, 0] = 1
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction='sum') / len(s)
+    v = nce_loss(s, n_data, T)
+    assert torch.allclose(v, bce, rtol=1e-9, atol=1e-12), (v, bce)
+    assert torch.allclose(nce_loss(s, n_data, T, z=z), v, rtol=1e-12, atol=0)
+
+@PROPERTY                                          # noqa: F821
+@given(d=f64(), n_data=st.integers(1, 10**6), z=st.floats(1e-3, 1e6))  # noqa: F821
+def test_crd_code_is_paper_plus_eps(d, n_data, z):
+    """On cosines, the authors' arithmetic is the default's plus what eps = 1e-7 next to K/M adds: between 0 and
+    eps · Σ_j 1 / (P_j + K/M) per anchor, so at most eps · M (1 + 1/K) (float64, EXAMPLES examples)."""
+    s = d['s'].clamp(-1, 1)
+    k = s.shape[1] - 1
+    paper, code = nce_loss(s, n_data, z=z), nce_loss(s, n_data, z=z, variant='code')
+    bound = 1e-7 * n_data * (1 + 1 / k)
+    slack = 1e-9 * float(paper.abs())
+    assert -slack <= float(code - paper) <= bound + slack, (float(code - paper), bound)
+
+@PROPERTY                                          # noqa: F821
+@given(d=f64(), n_data=st.integers(2, 10**6))    # noqa: F821
+def test_crd_gradient_signs(d, n_data):
+    """With Z fixed, the loss falls as the positive's score rises and rises with each negative's score: the gradient
+    is < 0 on column 0 and > 0 elsewhere (float64 cosines, EXAMPLES examples)."""
+    s = d['s'].clamp(-1, 1).requires_grad_()
+    v = nce_loss(s, n_data, z=float(n_data))
+    g, = torch.autograd.grad(v, s)
+    assert (g[:, 0] < 0).all() and (g[:, 1:] > 0).all(), brief(g)   # noqa: F821
+
+
+
+# --- reviewkd: nbs/features/06_reviewkd.ipynb ------------------------------------------------------------
+def hcl_maps(m: Maps, dtype=torch.float64) -> tuple[list, list]:
+    "Student and teacher maps of equal shapes (the teacher drawn with the student's channel count)."
+    fs, _ = m.tensors(dtype)
+    _, ft = dataclasses.replace(m, Ct=m.Cs).tensors(dtype)
+    return fs, ft
+
+def hcl_reference(fs, ft, levels=(4, 2, 1)) -> float:
+    """Another formulation, in float64: both maps pooled separately, each level's `F.mse_loss`, weights 2^-k listed
+    explicitly for the levels smaller than both sides of the map."""
+    total = 0.
+    for s, t in zip(fs, ft):
+        s, t = s.double(), t.double()
+        used = [l for l in levels if l < min(s.shape[2:])]
+        weights = [2. ** -k for k in range(len(used) + 1)]
+        mses = [F.mse_loss(s, t)] + [F.mse_loss(F.adaptive_avg_pool2d(s, l), F.adaptive_avg_pool2d(t, l)) for l in used]
+        total += float(sum(w * v for w, v in zip(weights, mses)) / sum(weights))
+    return total
+
+def hcl_grad(fs, ft, **kwargs):
+    "`hcl_loss` and its gradient with respect to the student maps."
+    fs = [f.detach().clone().requires_grad_() for f in fs]
+    v = hcl_loss(fs, ft, **kwargs)
+    return v, torch.autograd.grad(v, fs)
+
+def largest_sq_diff(fs, ft) -> float:
+    "Sum over the pairs of the largest squared entry of the difference (float64): an upper bound of HCL."
+    return sum(float((s.double() - t.double()).pow(2).max()) for s, t in zip(fs, ft))
+
+@pytest.mark.parametrize('dtype', [pytest.param(dt, id=str(dt).replace('torch.', '')) for dt in ALL_DTYPES])
+@PROPERTY
+@special_maps()
+@given(m=maps())
+def test_hcl_finite_and_bounded(dtype, m):
+    """Finite value and gradient on any maps (dead layers, spots, wide ranges), in float32 (float64 for float64), and
+    0 <= HCL <= the sum over pairs of the largest squared difference (each pooled value is an average)."""
+    fs, ft = hcl_maps(m, dtype)
+    v, grads = hcl_grad(fs, ft)
+    assert torch.isfinite(v) and all(torch.isfinite(g).all() for g in grads), (v, [brief(g) for g in grads])
+    assert v.dtype == compute_dtype(*fs, *ft) and all(g.dtype == dtype for g in grads)
+    bound = largest_sq_diff(fs, ft)
+    tol = ULPS * torch.finfo(v.dtype).eps * max(1., bound)
+    assert -tol <= float(v) <= bound + tol, (float(v), bound)
+
+@pytest.mark.parametrize('dtype', [pytest.param(dt, id=str(dt).replace('torch.', '')) for dt in ALL_DTYPES])
+@PROPERTY
+@special_maps()
+@given(m=maps())
+def test_hcl_zero_at_match(dtype, m):
+    "Exactly zero, with an exactly zero gradient, where the student's maps are the teacher's (any dtype)."
+    _, ft = hcl_maps(m, dtype)
+    v, grads = hcl_grad(ft, ft)
+    assert float(v) == 0. and all((g == 0).all() for g in grads)
+
+@PROPERTY
+@special_maps(levels=(4, 2, 1))
+@given(m=maps(), levels=st.sampled_from([(4, 2, 1), (), (1,), (3, 2), (8, 4, 2, 1)]))
+def test_hcl_matches_reference(m, levels):
+    "Equal, in float64, to pooling both maps separately with explicit weights (any sizes, square or not, any levels)."
+    fs, ft = hcl_maps(m)
+    ref = hcl_reference(fs, ft, levels)
+    assert abs(float(hcl_loss(fs, ft, levels)) - ref) <= 1e-12 * max(1., ref), (float(hcl_loss(fs, ft, levels)), ref)
+
+def _scaled(x, c): return [f * c for f in x]
+
+HCL_INVARIANCES = {
+    'swap': lambda fs, ft, g: (ft, fs),
+    'channels': lambda fs, ft, g: (lambda p: ([f[:, p] for f in fs], [f[:, p] for f in ft]))(
+        torch.randperm(fs[0].shape[1], generator=g)),
+    'batch': lambda fs, ft, g: (lambda p: ([f[p] for f in fs], [f[p] for f in ft]))(
+        torch.randperm(fs[0].shape[0], generator=g)),
+    'layer_order': lambda fs, ft, g: (fs[::-1], ft[::-1]),
+    'translate': lambda fs, ft, g: (lambda a: ([f + x for f, x in zip(fs, a)], [f + x for f, x in zip(ft, a)]))(
+        [torch.randn(f.shape, generator=g, dtype=f.dtype) for f in fs]),
+}
+
+@pytest.mark.parametrize('name', list(HCL_INVARIANCES))
+@PROPERTY
+@special_maps(seed=0)
+@given(m=maps(), seed=st.integers(0, 2**32 - 1))
+def test_hcl_invariances(name, m, seed):
+    """Swapping student and teacher, the same permutation of the channels or of the samples of both, reordering the
+    pairs, or adding the same maps to both leaves HCL unchanged (float64; the translation up to its rounding)."""
+    fs, ft = hcl_maps(m)
+    fs2, ft2 = HCL_INVARIANCES[name](fs, ft, torch.Generator().manual_seed(seed))
+    a, b = float(hcl_loss(fs, ft)), float(hcl_loss(fs2, ft2))
+    scale = max(float(f.abs().max()) for f in fs + ft) + 1.
+    assert abs(a - b) <= 1e-12 * max(1., a) + (1e-13 * scale * (math.sqrt(a) + scale) if name == 'translate' else 0.)
+
+@PROPERTY
+@special_maps(c=0.5)
+@given(m=maps(), c=st.floats(-100., 100.))
+def test_hcl_constant_offset(m, c):
+    "Teacher maps equal to the student's plus a constant c give c² per pair, whatever the sizes (the weights add to 1)."
+    fs, _ = hcl_maps(m)
+    ft = [f + c for f in fs]
+    largest = max(float(f.abs().max()) for f in fs)
+    tol = 4 * len(fs) * torch.finfo(torch.float64).eps * (abs(c) + 1) * (largest + abs(c) + 1)   # rounding of f + c
+    assert abs(float(hcl_loss(fs, ft)) - c * c * len(fs)) <= tol, (float(hcl_loss(fs, ft)), c)
+
+@pytest.mark.parametrize('dtype', [pytest.param(dt, id=str(dt).replace('torch.', '')) for dt in LOW_DTYPES])
+@PROPERTY
+@special_maps()
+@given(m=maps())
+def test_hcl_low_precision_matches_float64(dtype, m):
+    "Half-precision maps are upcast: float64's value on the same (rounded) numbers, up to float32 rounding."
+    fs, ft = hcl_maps(m, dtype)
+    low, ref = hcl_loss(fs, ft), hcl_loss([f.double() for f in fs], [f.double() for f in ft])
+    assert low.dtype == torch.float32
+    assert abs(low.double() - ref) <= ULPS * torch.finfo(torch.float32).eps * max(1., float(ref)) * len(fs)
+
+@PROPERTY
+@given(H=st.integers(1, 64), W=st.integers(1, 64),
+       levels=st.lists(st.integers(1, 16), max_size=5).map(tuple))
+def test_hcl_weights(H, W, levels):
+    "The full map with weight 1, then the levels smaller than both sides, in their order, each with half the last."
+    out = hcl_weights((H, W), levels)
+    used = [l for l in levels if l < min(H, W)]
+    assert [l for l, _ in out] == [None] + used
+    assert [w for _, w in out] == [2. ** -k for k in range(len(used) + 1)]
+
+@st.composite
+def fusion_inputs(draw):
+    "x (N, M, H, W), a residual (N, M, h, w) of any size, the attention's weight (2, 2M, 1, 1) and bias, float64."
+    g = torch.Generator().manual_seed(draw(st.integers(0, 2**32 - 1)))
+    N, M = draw(st.integers(1, 3)), draw(st.integers(1, 4))
+    H, W, h, w = (draw(st.integers(1, 6)) for _ in range(4))
+    scale = draw(st.sampled_from((1e-3, 1., 100.)))
+    r = lambda *s: scale * torch.randn(*s, generator=g, dtype=torch.float64)
+    return r(N, M, H, W), r(N, M, h, w), torch.randn(2, 2 * M, 1, 1, generator=g, dtype=torch.float64), \
+        torch.randn(2, generator=g, dtype=torch.float64)
+
+@PROPERTY
+@given(inputs=fusion_inputs())
+def test_abf_fuse_mixes_within_bounds(inputs):
+    """The fusion has x's shape and mixes x and the upsampled residual with weights in [0, 1] (each sigmoid on its own):
+    |out| <= |x| + |up(residual)| entrywise; zero inputs give zero."""
+    x, r, w, b = inputs
+    out = abf_fuse(x, r, w, b)
+    up = F.interpolate(r, size=tuple(x.shape[2:]), mode='nearest')
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    assert (out.abs() <= x.abs() + up.abs() + 1e-12 * (1 + x.abs() + up.abs())).all()
+    assert (abf_fuse(torch.zeros_like(x), torch.zeros_like(r), w, b) == 0).all()
+
+@PROPERTY
+@given(inputs=fusion_inputs())
+def test_abf_fuse_gradients(inputs):
+    "Finite gradients to x, the residual and the attention's parameters, equal to finite differences (float64)."
+    x, r, w, b = (v.clone().requires_grad_() for v in inputs)
+    out = abf_fuse(x, r, w, b)
+    grads = torch.autograd.grad(out.pow(2).sum(), (x, r, w, b))
+    assert all(torch.isfinite(gr).all() for gr in grads)
+    small = (x.detach()[:1, :, :3, :3].clone().requires_grad_(), r.detach()[:1].clone().requires_grad_(),
+             w.detach().clone().requires_grad_(), b.detach().clone().requires_grad_())
+    assert torch.autograd.gradcheck(abf_fuse, small)
+
+
+
+# --- nd: nbs/features/07_nd.ipynb ------------------------------------------------------------
+def nd_reference(s: Tensor, t: Tensor, y: Tensor, c: Tensor) -> Tensor:
+    """Each sample's ND term written another way (float64): 1 − min(1, ‖s‖/‖t‖)·cos(s, c_y) where ‖s‖ < ‖t‖ is
+    possible, 1 − cos(s, c_y) otherwise; 1 where s, t or the centre is zero."""
+    ns, nt, nc = s.norm(dim=1), t.norm(dim=1), c[y].norm(dim=1)
+    cos = (s * c[y]).sum(1) / (ns * nc)
+    shrink = torch.where(ns < nt, ns / nt, 1.)
+    return torch.where((ns > 0) & (nc > 0), 1 - shrink * cos, 1.)
+
+@PROPERTY
+@given(d=f64())
+def test_nd_two_regimes(d):
+    """nd_loss equals the batch mean of its two-regime form, 1 − min(1, ‖s‖/‖t‖)·cos(s, c_y) (float64, EXAMPLES
+    examples)."""
+    s, t, y = d['s'], d['t'], d['y']
+    c = batch_centers(d)
+    v, ref = nd_loss(s, t, y, c), nd_reference(s, t, y, c).mean()
+    assert abs(float(v - ref)) <= 1e-12 + rounding(Case(nd_loss), d), (v.item(), ref.item())
+
+@PROPERTY
+@given(d=f64(), lam=st.floats(1., 1e3), bigger=st.booleans())
+def test_nd_zero_along_the_centre(d, lam, bigger):
+    """0 where each student row points along its (non-zero) class centre and is at least as long as the teacher's row
+    (λ·‖t‖ with λ >= 1), with a zero gradient when strictly longer; 2 in the opposite direction (EXAMPLES examples)."""
+    t, y = d['t'], d['y']
+    c = batch_centers(d)
+    assume(bool((c[y].norm(dim=1) > 0).all()) and bool((t.norm(dim=1) > 0).all()))
+    lam = lam * (1 + 1e-3) if bigger else lam
+    s = (lam * t.norm(dim=1, keepdim=True) * c[y] / c[y].norm(dim=1, keepdim=True)).requires_grad_()
+    v = nd_loss(s, t, y, c)
+    g, = torch.autograd.grad(v, s)
+    tol = 1e-12 + rounding(Case(nd_loss), d)
+    assert abs(float(v)) <= tol and abs(float(nd_loss(-s, t, y, c)) - 2) <= tol
+    if bigger: assert float((g.norm(dim=1) * s.norm(dim=1)).max()) <= 1e-9 * (1 + lam)
+
+@PROPERTY
+@given(d=f64(), a=st.floats(1e-3, 1e3))
+def test_nd_joint_scale_and_centre_length(d, a):
+    """Scaling the student's and the teacher's rows by the same a > 0, or a centre by any positive number, leaves the
+    loss unchanged; scaling the student's rows by a >= 1 where they are already at least as long as the teacher's does
+    too (float64, EXAMPLES examples)."""
+    s, t, y = d['s'], d['t'], d['y']
+    c = batch_centers(d)
+    ref, tol = nd_loss(s, t, y, c), 1e-9
+    assert abs(float(nd_loss(a * s, a * t, y, c) - ref)) <= tol
+    assert abs(float(nd_loss(s, t, y, c * torch.linspace(0.5, 3., len(c), dtype=c.dtype)[:, None]) - ref)) <= tol
+    longer = s.norm(dim=1) >= t.norm(dim=1)
+    grown = torch.where(longer[:, None], (1 + a) * s, s)
+    assert abs(float(nd_loss(grown, t, y, c) - ref)) <= tol
+
+@PROPERTY
+@given(d=f64())
+def test_nd_teacher_scores_its_spread(d):
+    """On its own rows the teacher scores the mean cosine distance to its class centres, 1 − cos(t, c_y) (1 where the
+    row or the centre is zero) (float64, EXAMPLES examples)."""
+    t, y = d['t'], d['y']
+    c = batch_centers(d)
+    ref = nd_reference(t, t, y, c).mean()
+    assert abs(float(nd_loss(t, t, y, c) - ref)) <= 1e-12 + rounding(Case(nd_loss), d)
+
+@PROPERTY
+@given(d=f64())
+def test_nd_gradient_reaches_the_student_only(d):
+    "The teacher's rows and the centres get no gradient even when they ask for one (EXAMPLES examples)."
+    s, t, y = (d['s'].clone().requires_grad_(), d['t'].clone().requires_grad_(), d['y'])
+    c = batch_centers(d).requires_grad_()
+    nd_loss(s, t, y, c).backward()
+    assert s.grad is not None and torch.isfinite(s.grad).all() and t.grad is None and c.grad is None
+
+
+
+# --- ofa_branches: nbs/features/08_ofa_branches.ipynb ------------------------------------------------------------
+@PROPERTY
+@given(d=f64(), eps=st.sampled_from([1., 1.5, [1., 2.]]))
+def test_ofa_branches_is_a_sum_of_ofa(d, eps):
+    "Two branches (the drawn student and weak-head logits) cost the sum of their `ofa_loss`es, each with its own ε."
+    e = eps if isinstance(eps, list) else [eps, eps]
+    v = ofa_branches_loss([d['s'], d['w']], d['t'], d['y'], eps)
+    ref = ofa_loss(d['s'], d['t'], d['y'], e[0]) + ofa_loss(d['w'], d['t'], d['y'], e[1])
+    assert torch.allclose(v, ref, rtol=1e-12, atol=0), (v, ref)
+
+def _spread(x: torch.Tensor) -> bool:
+    "Whether the centred features have a variance well above float64 rounding at their magnitude."
+    c = x - x.mean(0)
+    return bool(c.abs().max() > 1e-6 * (1 + x.abs().max()))
+
+@PROPERTY
+@given(d=f64(), seed=st.integers(0, 2**32 - 1))
+def test_cka_properties(d, seed):
+    """Linear CKA of the drawn student and teacher rows as (N, C) features: in [0, 1], symmetric, 1 against itself,
+    unchanged by the same permutation of both batches, a permutation (an orthogonal map) of one side's features, a
+    positive or negative scale and a translation of one side."""
+    x, y, g = d['s'], d['t'], torch.Generator().manual_seed(seed)
+    v = cka(x, y)
+    assert v.dtype == torch.float64 and 0 <= v <= 1 + 1e-12, v
+    assert torch.allclose(v, cka(y, x), rtol=1e-12, atol=1e-15)
+    if not (_spread(x) and _spread(y)): return      # no variance (one sample, identical rows): CKA is set to 0
+    assert torch.allclose(cka(x, x), torch.ones((), dtype=torch.float64), atol=1e-9)
+    tol = 1e-7
+    batch = torch.randperm(len(x), generator=g)
+    cols = torch.randperm(x.shape[1], generator=g)
+    c = float(torch.rand(1, generator=g, dtype=torch.float64) * 20 - 10) or 1.
+    shift = torch.randn(1, x.shape[1], generator=g, dtype=torch.float64) * float(x.abs().max())
+    for name, (x2, y2) in dict(batch=(x[batch], y[batch]), features=(x[:, cols], y), scale=(c * x, y),
+                               translation=(x + shift, y)).items():
+        assert abs(cka(x2, y2) - v) <= tol, (name, cka(x2, y2).item(), v.item())
+
+@PROPERTY
+@given(d=f64())
+def test_cka_matrix_is_pairwise_cka(d):
+    "`cka_matrix` of a model's layers against another's is `cka` of each pair."
+    xs, ys = [d['s'], d['s'][:, :1]], [d['t'], d['w']]
+    m = cka_matrix(xs, ys)
+    ref = torch.stack([torch.stack([cka(a, b) for b in ys]) for a in xs])
+    assert torch.allclose(m, ref, rtol=1e-9, atol=1e-12), (m, ref)
+

@@ -19,6 +19,8 @@ from kdnb.data import get_dls
 from kdnb.features import FeatureMSE, make_connector
 from kdnb.models import get_model
 import kdnb.methods.dts, kdnb.methods.dual_head  # noqa: F401 (register 'dts' and 'dhkd')
+import kdnb.methods.crd, kdnb.methods.nd  # noqa: F401 (register 'crd' and 'kdpp')
+from kdnb.methods.reviewkd import ReviewKD
 
 EPOCHS, CRASH_EPOCH, CRASH_OFFSET = 3, 1, 3      # crash at the 4th batch of the second epoch
 
@@ -41,6 +43,9 @@ CASES = {
     'dts': METHODS['dts'].make,                       # temperature buffer moved by an EMA every step
     'dhkd': METHODS['dhkd'].make,                     # auxiliary head + gradient alignment
     'feature': feature_cbs,                           # trainable connector
+    'crd': METHODS['crd'].make,                       # embedding heads, memory banks and Z in buffers
+    'reviewkd': lambda t, s, dls: [Distill(t, ReviewKD(warmup=0.5))],   # review path, warm-up
+    'kdpp': METHODS['kdpp'].make,                     # projector and class-centre buffer, warmed-up KD
 }
 
 def make_learner(path, case, init_seed, extra=()):

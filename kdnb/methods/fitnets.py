@@ -100,8 +100,9 @@ class FitNets(FeatureTerm):
             raise ValueError(f"`reduction` must be one of {HINT_REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
 
-    def select_pairs(self, pairs):
-        "The middle of the proposed pairs: the paper guides one middle layer of the student by one of the teacher."
+    def choose_pairs(self, student, teacher, x):
+        "The middle of the pairs `propose_pairs` finds: the paper guides one middle student layer by a teacher's."
+        pairs = super().choose_pairs(student, teacher, x)
         return [pairs[len(pairs) // 2]]
 
     def connector(self, s, t):
