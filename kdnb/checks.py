@@ -10,7 +10,7 @@ from torch import Tensor
 
 # %% auto #0
 __all__ = ['VARIANTS', 'check_positive', 'check_count', 'check_weight', 'check_logits', 'check_labels', 'compute_dtype',
-           'check_variant']
+           'check_variant', 'check_features']
 
 # %% ../nbs/foundation/01_checks.ipynb #3ef19529
 def check_positive(value, name: str):
@@ -75,3 +75,13 @@ def check_variant(variant: str, choices=VARIANTS) -> str:
     "Raise `ValueError` unless `variant` is one of `choices`."
     if variant not in choices: raise ValueError(f"`variant` must be one of {tuple(choices)}, got {variant!r}")
     return variant
+
+# %% ../nbs/foundation/01_checks.ipynb #665b11bb
+def check_features(f, name: str, what: str = 'feature') -> Tensor:
+    "Raise unless `f` is a floating point tensor of shape (N, ...), one `what` (vector or map) per sample."
+    if not isinstance(f, Tensor): raise TypeError(f"`{name}` must be a tensor, got {type(f).__name__}")
+    if f.ndim < 2:
+        raise ValueError(f"`{name}` must have shape (N, D) or (N, ...), one {what} per sample, got {tuple(f.shape)}")
+    if not f.is_floating_point(): raise TypeError(f"`{name}` must be a floating point tensor, got {f.dtype}")
+    return f
+

@@ -9,7 +9,7 @@ from collections import OrderedDict
 import torch
 from torch import nn, Tensor
 from ..core import DistillTerm, KDBatch, register_method
-from ..checks import check_positive, check_count, check_labels, check_variant, compute_dtype
+from ..checks import check_features, check_positive, check_count, check_labels, check_variant, compute_dtype
 from ..checkpoint import state_checksum, atomic_save, file_lock
 from ..features import FeatureTerm, Taps, eval_forward
 from ..teachers import cache_dir, recipe_key, load_checked
@@ -22,10 +22,7 @@ __all__ = ['class_centers', 'nd_loss', 'plain_train_dl', 'teacher_class_centers'
 # %% ../../nbs/features/07_nd.ipynb #73c259e7
 def _check_embedding(f, name: str):
     "Raise unless `f` is a floating point tensor with one embedding per sample: shape (N, D) or (N, ...), N >= 1."
-    if not isinstance(f, Tensor): raise TypeError(f"`{name}` must be a tensor, got {type(f).__name__}")
-    if f.ndim < 2:
-        raise ValueError(f"`{name}` must have shape (N, D) or (N, ...), one embedding per sample, got {tuple(f.shape)}")
-    if not f.is_floating_point(): raise TypeError(f"`{name}` must be a floating point tensor, got {f.dtype}")
+    check_features(f, name, 'embedding')
     if len(f) == 0: raise ValueError(f"`{name}` holds no samples")
 
 def _check_class_labels(y, n: int, name: str = 'y'):

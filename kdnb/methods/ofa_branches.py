@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn, Tensor
 from ..core import DistillTerm, KDBatch, register_method
-from ..checks import check_positive, check_count, check_variant, compute_dtype
+from ..checks import check_features, check_positive, check_count, check_variant, compute_dtype
 from ..features import (Taps, as_names, get_layers, eval_forward, probe_features, layer_outputs, stage_outputs,
                            embedding_layer, probe_batch)
 from .ofa import ofa_loss, OFA
@@ -207,13 +207,6 @@ register_method('ofa_branches', lambda teacher, student, dls: [OFA(), OFABranche
                      'T=1). The branches are discarded after training.')
 
 # %% ../../nbs/features/08_ofa_branches.ipynb #995e21a5
-def _check_features(f, name: str):
-    "Raise unless `f` is a floating point tensor with one feature vector (or map) per sample: shape (N, ...)."
-    if not isinstance(f, Tensor): raise TypeError(f"`{name}` must be a tensor, got {type(f).__name__}")
-    if f.ndim < 2:
-        raise ValueError(f"`{name}` must have shape (N, D) or (N, ...), one feature per sample, got {tuple(f.shape)}")
-    if not f.is_floating_point(): raise TypeError(f"`{name}` must be a floating point tensor, got {f.dtype}")
-
 def _same_samples(x: Tensor, y: Tensor, names=('x', 'y')):
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"batch sizes differ: `{names[0]}` has {x.shape[0]} samples, `{names[1]}` has {y.shape[0]} "
@@ -224,7 +217,7 @@ def cka(x: Tensor,   # features of N samples: (N, D_x) or (N, ...), flattened pe
        ) -> Tensor:
     """Linear CKA (Kornblith et al. 2019): ‖Y_cᵀX_c‖²_F / (‖X_cᵀX_c‖_F ‖Y_cᵀY_c‖_F), X_c and Y_c centred per column;
     in [0, 1], 0 when either side has no variance."""
-    _check_features(x, 'x'); _check_features(y, 'y'); _same_samples(x, y)
+    check_features(x, 'x'); check_features(y, 'y'); _same_samples(x, y)
     dtype = compute_dtype(x, y)
     x, y = (f.flatten(1).to(dtype) for f in (x, y))
     x, y = x - x.mean(0), y - y.mean(0)
@@ -239,7 +232,7 @@ def cka(x: Tensor,   # features of N samples: (N, D_x) or (N, ...), flattened pe
 
 def centered_gram(x: Tensor) -> Tensor:
     "The (N, N) Gram matrix of the column-centred features `x` (flattened per sample), scaled to Frobenius norm 1."
-    _check_features(x, 'x')
+    check_features(x, 'x')
     x = x.flatten(1).to(compute_dtype(x))
     x = x - x.mean(0)
     with torch.autocast(x.device.type, enabled=False): k = x @ x.T
@@ -253,7 +246,7 @@ def cka_matrix(xs,  # features of model A: one (N, ...) tensor per layer
     xs, ys = list(xs), list(ys)
     if not xs or not ys: raise ValueError("`xs` and `ys` need at least one layer each")
     for i, f in enumerate(xs + ys):
-        _check_features(f, f'xs[{i}]' if i < len(xs) else f'ys[{i - len(xs)}]')
+        check_features(f, f'xs[{i}]' if i < len(xs) else f'ys[{i - len(xs)}]')
         _same_samples(xs[0], f, ('xs[0]', f'xs[{i}]' if i < len(xs) else f'ys[{i - len(xs)}]'))
     gx, gy = [centered_gram(x) for x in xs], [centered_gram(y) for y in ys]
     return torch.stack([torch.stack([(a * b).sum() for b in gy]) for a in gx])

@@ -7,20 +7,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 from ..core import register_method
-from ..checks import check_positive, check_variant, compute_dtype
+from ..checks import check_features, check_positive, check_variant, compute_dtype
 from ..features import FeatureTerm
 
 # %% auto #0
 __all__ = ['cosine_kernel', 'pkt_probs', 'pkt_loss', 'PKT']
 
 # %% ../../nbs/features/04_pkt.ipynb #f5319056
-def _check_features(f, name: str):
-    "Raise unless `f` is a floating point tensor with one feature vector (or map) per sample: shape (N, ...)."
-    if not isinstance(f, Tensor): raise TypeError(f"`{name}` must be a tensor, got {type(f).__name__}")
-    if f.ndim < 2:
-        raise ValueError(f"`{name}` must have shape (N, D) or (N, ...), one feature per sample, got {tuple(f.shape)}")
-    if not f.is_floating_point(): raise TypeError(f"`{name}` must be a floating point tensor, got {f.dtype}")
-
 def _unit_rows(f: Tensor, eps: float, variant: str) -> Tensor:
     "Each sample's feature, flattened and divided by its L2 norm; a zero feature stays zero, with a zero gradient."
     f = f.flatten(1)
@@ -36,7 +29,7 @@ def cosine_kernel(f: Tensor,               # features (N, D) or (N, ...), flatte
                   variant: str = 'paper'   # 'paper' or 'code': the normalisation above
                  ) -> Tensor:
     "The (N, N) kernel K_ij = (cos(f_i, f_j) + 1) / 2, in float32 (float64 for float64 input)."
-    _check_features(f, 'f')
+    check_features(f, 'f')
     variant, eps = check_variant(variant), check_positive(eps, 'eps')
     u = _unit_rows(f.to(compute_dtype(f)), eps, variant)
     with torch.autocast(u.device.type, enabled=False):    # autocast would run the product in half precision
@@ -71,7 +64,7 @@ def pkt_loss(fs: Tensor,              # student features (N, D_s) or (N, ...): o
             ) -> Tensor:
     """PKT: batch mean over anchors i of KL(p_{·|i} ‖ q_{·|i}), the teacher's and the student's probabilities of
     picking each other sample of the batch under the cosine kernel (0 for one sample). 'code': the authors' form."""
-    _check_features(fs, 'fs'); _check_features(ft, 'ft')
+    check_features(fs, 'fs'); check_features(ft, 'ft')
     if fs.shape[0] != ft.shape[0]:
         raise ValueError(f"batch sizes differ: `fs` has {fs.shape[0]} samples, `ft` has {ft.shape[0]} (PKT compares "
                          f"the samples of one batch with each other, so both must hold the same samples)")
