@@ -297,6 +297,7 @@ class FeatureTerm(DistillTerm):
             self._set_connectors([None] * n if connectors is None or self.rule else connectors)
         # layers named and connectors made (by shape: when the learner is created, see `build`)
         self.built = self.student_layers is not None and self.rule is None
+        self.parts_built = type(self).make_parts is FeatureTerm.make_parts   # else `build` makes them
         self.pool = pool
         if name is not None: self.name = name
         if weight is not None: self.weight = check_weight(weight, 'weight')
@@ -318,8 +319,9 @@ class FeatureTerm(DistillTerm):
         self.connectors = nn.ModuleList([nn.Identity() if c is None else c for c in connectors])
 
     def build(self, distill):
-        "Choose the layers (when none were named) and make the 'auto'/'all' connectors, from one probe batch."
-        if self.built: return
+        """Choose the layers (when none were named), then make the 'auto'/'all' connectors and the subclass's parts
+        (`make_parts`) from one probe batch of both models."""
+        if self.built and self.parts_built: return
         teacher = self.module_teacher(distill.teacher)
         if self.student_layers is not None:            # named layers: check both sides before probing anything
             get_layers(distill.student, self.student_layers, 'student')
@@ -329,11 +331,17 @@ class FeatureTerm(DistillTerm):
             pairs = self.choose_pairs(distill.student, teacher, x)
             self.student_layers, self.teacher_layers = [s for s, _ in pairs], [t for _, t in pairs]
             self._set_connectors([None] * len(pairs))
-        if self.rule is not None:
+        if (self.rule is not None and not self.built) or not self.parts_built:
             fs = probe_features(distill.student, self.student_layers, x, 'student')
             ft = probe_features(teacher, self.teacher_layers, x, 'teacher')
-            self._set_connectors([self.connector(s, t) for s, t in zip(fs, ft)])
-        self.built = True
+            if self.rule is not None and not self.built:
+                self._set_connectors([self.connector(s, t) for s, t in zip(fs, ft)])
+            if not self.parts_built: self.make_parts(fs, ft, distill)
+        self.built = self.parts_built = True
+
+    def make_parts(self, fs: list, ft: list, distill):
+        """Trainable parts sized from the probe batch's features of the layer pairs, `fs` (student, before connectors)
+        and `ft` (teacher); called once by `build`. None here (ReviewKD: its review path; CRD: heads and banks)."""
 
     def choose_pairs(self, student: nn.Module, teacher: nn.Module, x) -> list:
         "`[(student_layer, teacher_layer), ...]` when no layers were named: `propose_pairs` with the term's `which`."

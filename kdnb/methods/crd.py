@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 from ..core import register_method
 from ..checks import check_positive, check_count, check_variant, compute_dtype
-from ..features import FeatureTerm, probe_batch, probe_features
+from ..features import FeatureTerm
 
 # %% auto #0
 __all__ = ['NEGATIVES', 'nce_z', 'nce_loss', 'crd_loss', 'contrast_rows', 'contrast_scores', 'momentum_update',
@@ -185,15 +185,14 @@ class CRD(FeatureTerm):
                           f"build it with kdnb.data.get_dls(..., with_idx=True) (batches (x, y, idx))")
 
     def build(self, distill):
-        "Choose the layers, then size the heads and the banks from one probe batch and the training set."
-        if self.n_data is not None: return
-        if not getattr(distill.dls, 'with_idx', False): raise self._no_idx()
+        "Refuse data without sample indices, then choose the layers and make the parts (`FeatureTerm.build`)."
+        if self.n_data is None and not getattr(distill.dls, 'with_idx', False): raise self._no_idx()
         super().build(distill)
+
+    def make_parts(self, fs, ft, distill):
+        "The heads and the banks, sized from the probe batch's embeddings and the training set."
         self._one_pair()
-        self.module_teacher(distill.teacher)
-        x = probe_batch(distill.dls)
-        fs, = probe_features(distill.student, self.student_layers, x, 'student')
-        ft, = probe_features(distill.teacher, self.teacher_layers, x, 'teacher')
+        fs, ft = fs[0], ft[0]
         ids, labels = training_samples(distill.dls, labels=self.negatives == 'other-classes')
         n = len(ids)
         if n < 2:

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 from ..core import KDBatch, register_method
 from ..checks import check_count, check_weight, compute_dtype
-from ..features import FeatureTerm, feature_pairs, probe_batch, probe_features
+from ..features import FeatureTerm, feature_pairs
 
 # %% auto #0
 __all__ = ['HCL_LEVELS', 'hcl_weights', 'hcl_loss', 'abf_fuse', 'ABF', 'ReviewPath', 'ReviewKD']
@@ -195,14 +195,9 @@ class ReviewKD(FeatureTerm):
             ft.append(ft[-1].mean((2, 3), keepdim=True))
         return fs, ft
 
-    def build(self, distill):
-        "Choose the layers (`FeatureTerm.build`), then size the review path from one probe batch of both models."
-        super().build(distill)
-        if self.review is not None: return
-        teacher = self.module_teacher(distill.teacher)
-        x = probe_batch(distill.dls)
-        fs, ft = self.levels_of(probe_features(distill.student, self.student_layers, x, 'student'),
-                                probe_features(teacher, self.teacher_layers, x, 'teacher'))
+    def make_parts(self, fs, ft, distill):
+        "The review path, sized from the probe batch's features of both models (called by `FeatureTerm.build`)."
+        fs, ft = self.levels_of(fs, ft)
         self.review = ReviewPath([f.shape for f in fs], [f.shape for f in ft], self.mid_channels,
                                  self.max_mid_channels)
 
