@@ -36,7 +36,8 @@ def at_map(f: Tensor,               # one layer's features (N, C, H, W)
     "Spatial attention map of `f`: Σ_c |f_c|^p flattened to (N, H·W), divided by its L2 norm per sample."
     f, p, variant = _check_maps(f, 'f'), _check_p(p), check_variant(variant)
     f = f.to(compute_dtype(f))
-    q = f.abs().pow(p).sum(1) if variant == 'paper' else f.pow(p).mean(1)
+    if variant == 'code': q = f.pow(p).mean(1)
+    else: q = (f if p % 2 == 0 else f.abs()).pow(p).sum(1)   # even p: f^p is |f|^p, one pass less
     return F.normalize(q.flatten(1), dim=1)   # q / max(‖q‖₂, 1e-12): an all-zero map stays zero
 
 # %% ../../nbs/features/01_at.ipynb #6263a3be
