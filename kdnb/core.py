@@ -15,13 +15,15 @@ from fastai.data.core import DataLoaders
 from fastai.learner import Learner, Metric
 from fastai.callback.core import Callback
 from fastai.callback.fp16 import MixedPrecision
+from fastai.callback.mixup import MixHandler
 from .checks import check_weight
+from .data import has_random_tfms
 
 # %% auto #0
-__all__ = ['METHOD_FAMILIES', 'METHODS', 'KDBatch', 'DistillTerm', 'TeacherEnsemble', 'CachedTeacher', 'TermMetric',
-           'DistillStudent', 'has_state', 'unwrap_model', 'in_validation_context', 'plain', 'split_sample_idx',
-           'SampleIndex', 'term_weights', 'resolve_ce_weight', 'Distill', 'companion_callbacks', 'Method',
-           'register_method']
+__all__ = ['CACHE_MAX_BYTES', 'METHOD_FAMILIES', 'METHODS', 'KDBatch', 'DistillTerm', 'TeacherEnsemble', 'CachedTeacher',
+           'TermMetric', 'DistillStudent', 'has_state', 'unwrap_model', 'in_validation_context', 'plain',
+           'split_sample_idx', 'SampleIndex', 'term_weights', 'resolve_ce_weight', 'Distill', 'CacheNote',
+           'check_cache', 'teacher_state_version', 'TeacherMemo', 'companion_callbacks', 'Method', 'register_method']
 
 # %% ../nbs/foundation/00_core.ipynb #4daea12b
 @dataclass
@@ -41,6 +43,7 @@ class DistillTerm(nn.Module):
     weight: float = 1.0            # the paper's weight of this term in the total loss
     ce_weight: float | None = None # the paper's weight of the task loss next to this term (None: no opinion, 1 is used)
     needs_teacher: bool = True     # False for teacher-free terms (self-distillation)
+    reads_teacher_features: bool = False  # True for terms that hook the teacher's layers (it must run every batch)
     def callbacks(self) -> list:
         "Callbacks the method needs beside the loss (a schedule, an auxiliary head)."
         return []
@@ -176,6 +179,9 @@ class Distill(Callback):
                  valid_teacher: bool | None = None, # run the teacher in validation too (default: if a metric needs it)
                  # `torch.compile` the student and teacher in place (a dict: its keyword arguments)
                  compile: bool | dict = False,
+                 # remember the teacher's outputs per sample and stop running it once every sample was seen:
+                 # 'auto' (when that is exact, see `cache_obstacle`), False, or a '.pt' path to keep them across runs
+                 cache: bool | str | Path = 'auto',
                  **weights):              # `<term.name>_weight=...` overrides a term's weight
         if not terms: raise ValueError("Distill needs at least one DistillTerm, e.g. Distill(teacher, KD(T=4))")
         for i, term in enumerate(terms):
@@ -194,6 +200,8 @@ class Distill(Callback):
                             f"{type(teacher).__name__}")
         if not isinstance(compile, (bool, dict)):
             raise TypeError(f"`compile` must be a bool or a dict of torch.compile arguments, got {compile!r}")
+        self.cache_on, self.cache_path = check_cache(cache)
+        self.memo = self.memo_key = None
         self.teacher, self.terms = teacher, list(terms)
         self.check_finite, self.valid_teacher, self.compile = check_finite, valid_teacher, compile
         self.companions = companion_callbacks(self.terms)
@@ -255,6 +263,7 @@ def before_fit(self: Distill):   # fastai also calls this in `get_preds`/`valida
         term.teardown()       # hooks left over by a fit that died with an exception (fastai skips after_fit)
         term.setup(self)
     self.learn.metrics = [m for m in self.learn.metrics if not isinstance(m, TermMetric)] + self.metrics_
+    self._start_memo()
 
 @patch
 def _without_teacher(self: Distill):
@@ -302,6 +311,7 @@ def _teacher_forward(self: Distill) -> Tensor:
             raise ValueError("a CachedTeacher needs sample indices: build the data with "
                              "`kdnb.data.get_dls(..., with_idx=True)` (batches (x, y, idx))")
         return self.teacher.lookup(idx, device=self.pred.device)
+    if self.memo is not None: return self._memo_forward()
     with torch.no_grad(): return self.teacher(*self.xb)   # plain tensors since `before_batch` (`split_sample_idx`)
 
 @patch
@@ -337,6 +347,199 @@ def _check_finite(self: Distill, t: Tensor):
                          + " (a diverged teacher, or fp16 overflow); fix the teacher or pass "
                          "Distill(check_finite=False) to skip this check")
 
+# %% ../nbs/foundation/00_core.ipynb #ac01d0c2
+CACHE_MAX_BYTES = 2 ** 30   # the largest memo of teacher outputs `Distill` keeps (1 GiB); beyond, the teacher runs live
+
+class CacheNote(UserWarning):
+    "Why `Distill` runs the teacher live although its `cache` option asked for the outputs to be remembered."
+
+def check_cache(cache) -> tuple:
+    "`Distill`'s `cache` option as `(on, path or None)`."
+    if isinstance(cache, bool): return cache, None
+    if cache is None: return False, None
+    if isinstance(cache, str) and cache == 'auto': return True, None
+    if isinstance(cache, (str, Path)) and str(cache).endswith('.pt'): return True, Path(cache)
+    raise ValueError(f"`cache` must be 'auto', True, False or the path of a '.pt' file, got {cache!r}")
+
+def teacher_state_version(teacher: nn.Module) -> tuple:
+    "Changes whenever a parameter or buffer of `teacher` is written in place or replaced (an EMA update, a reload)."
+    return tuple((t.data_ptr(), t._version) for t in (*teacher.parameters(), *teacher.buffers()))
+
+
+# %% ../nbs/foundation/00_core.ipynb #ac01d0c3
+class TeacherMemo:
+    """Teacher outputs for the samples of the training and validation sets, recorded from live batches by sample
+    index, and looked up for a batch whose samples were all recorded."""
+    def __init__(self,
+                 items: dict,                    # {'train': sample indices, 'valid': sample indices}
+                 max_bytes: int = CACHE_MAX_BYTES): # refuse to hold more (`record` then returns False)
+        self.ids = torch.cat([torch.as_tensor(list(v), dtype=torch.long) for v in items.values()])
+        self.pos = torch.full((int(self.ids.max()) + 1 if len(self.ids) else 0,), -1, dtype=torch.long)
+        self.pos[self.ids] = torch.arange(len(self.ids))
+        sizes = [len(v) for v in items.values()]
+        starts = [sum(sizes[:i]) for i in range(len(sizes))]
+        self.rows = {k: torch.arange(s, s + n) for k, s, n in zip(items, starts, sizes)}
+        self.complete = {k: False for k in items}
+        self.max_bytes, self.out, self.seen = max_bytes, None, None
+        self.live, self.looked_up, self.checks, self.unsaved = 0, 0, 0, False
+
+    def lookup(self, split: str, idx: Tensor) -> Tensor | None:
+        "The outputs for a batch of `split` with sample indices `idx`, or None if one of them was not recorded."
+        if split not in self.complete or self.out is None: return None
+        idx = idx.to(self.pos.device)
+        if not self.complete[split]:      # until the split is complete: check this batch (a host sync on GPUs)
+            if (idx >= len(self.pos)).any(): return None
+            rows = self.pos[idx]
+            if (rows < 0).any() or not self.seen[rows].all(): return None
+        self.looked_up += 1
+        return self.out[self.pos[idx]]
+
+    def agrees(self, idx: Tensor, t: Tensor) -> bool:
+        "Whether live outputs `t` equal the remembered ones (to float rounding) for the batch's recorded samples."
+        self.checks += 1
+        if self.out is None: return True
+        idx = idx.to(self.pos.device)
+        if (idx >= len(self.pos)).any(): return True
+        rows = self.pos[idx]
+        known = (rows >= 0) & self.seen[rows.clamp(min=0)]
+        return bool(torch.allclose(t.detach()[known], self.out[rows[known]], rtol=1e-4, atol=1e-6))
+
+    def record(self, split: str, idx: Tensor, t: Tensor) -> bool:
+        "Keep a live batch's outputs `t`; False if they do not fit (over `max_bytes`, or another shape or dtype)."
+        self.live += 1
+        if self.out is None:
+            if len(self.ids) * t[0].numel() * t.element_size() > self.max_bytes: return False
+            self.out = t.new_zeros((len(self.ids), *t.shape[1:]))
+            self.seen = torch.zeros(len(self.ids), dtype=torch.bool, device=t.device)
+            self.pos, self.rows = self.pos.to(t.device), {k: r.to(t.device) for k, r in self.rows.items()}
+        if t.shape[1:] != self.out.shape[1:] or t.dtype != self.out.dtype: return False
+        idx = idx.to(self.pos.device)
+        if split not in self.rows or (idx >= len(self.pos)).any(): return True   # not one of the memo's samples
+        rows = self.pos[idx]
+        if (rows < 0).any(): return True
+        self.out[rows], self.seen[rows], self.unsaved = t.detach(), True, True
+        self.complete[split] = bool(self.seen[self.rows[split]].all())
+        return True
+
+    def fill(self, ids: Tensor, t: Tensor):
+        "Set the outputs of samples `ids` from a saved cache (those of other samples are ignored)."
+        ids = ids.long()
+        ids = ids[ids < len(self.pos)]
+        keep = self.pos[ids] >= 0 if len(ids) else ids.bool()
+        if not keep.any(): return
+        ids, t = ids[keep], t[keep]
+        if self.out is None:
+            self.out = t.new_zeros((len(self.ids), *t.shape[1:]))
+            self.seen = torch.zeros(len(self.ids), dtype=torch.bool)
+        rows = self.pos[ids]
+        self.out[rows], self.seen[rows] = t.to(self.out), True
+        self.complete = {k: bool(self.seen[r].all()) for k, r in self.rows.items()}
+
+    @property
+    def nbytes(self) -> int: return 0 if self.out is None else self.out.numel() * self.out.element_size()
+    @property
+    def n_seen(self) -> int: return 0 if self.seen is None else int(self.seen.sum())
+
+    def __repr__(self):
+        where = '' if self.out is None else f" on {self.out.device}"
+        return (f"TeacherMemo({self.n_seen:,}/{len(self.ids):,} samples, {self.nbytes / 2**20:.2f} MiB{where}; "
+                f"{self.live} batches recorded, {self.looked_up} looked up, {self.checks} checked)")
+
+
+# %% ../nbs/foundation/00_core.ipynb #ac01d0c5
+@patch
+def cache_obstacle(self: Distill) -> str | None:
+    "Why the teacher's outputs cannot be remembered exactly for this learner, or None."
+    hooked = [t.name for t in self.terms if t.reads_teacher_features]
+    if hooked: return f"term(s) {hooked} read the teacher's features, so the teacher runs every batch"
+    if has_random_tfms(self.dls): return "the training data is randomly augmented, so the teacher sees new inputs"
+    mix = [type(cb).__name__ for cb in self.learn.cbs if isinstance(cb, MixHandler)]
+    if mix: return f"{mix[0]} mixes the inputs every batch, so the teacher sees new inputs"
+    if not getattr(self.dls, 'with_idx', False):
+        return "the batches carry no sample indices (build the data with get_dls(..., with_idx=True))"
+    if not all(isinstance(i, int) for ds in (self.dls.train_ds, self.dls.valid_ds) for i in ds.items[:1]):
+        return "the datasets' items are not sample indices"
+    return None
+
+@patch
+def _cache_note(self: Distill, why: str):
+    warnings.warn(f"kdnb: Distill runs the teacher live: {why}", CacheNote, stacklevel=2)
+
+@patch
+def _start_memo(self: Distill):
+    "Keep, make or drop the memo of teacher outputs at the start of `fit`."
+    if not self.cache_on or not isinstance(self.teacher, nn.Module): self.memo = None; return
+    why = self.cache_obstacle()
+    if why: self.memo = None; self._cache_note(why); return
+    self.memo_version = teacher_state_version(self.teacher)
+    key = (id(self.dls), getattr(self.dls, 'fingerprint', None), self.memo_version)
+    if self.memo is None or self.memo_key != key:      # new data or new teacher weights: a new memo
+        self.memo = TeacherMemo({'train': self.dls.train_ds.items, 'valid': self.dls.valid_ds.items})
+        self.memo_key = key
+        self.memo_file = self.cache_path
+        if self.memo_file is not None and getattr(self.dls, 'fingerprint', None) is None:
+            self._cache_note("data without a fingerprint (kdnb.data.get_dls gives one) cannot be matched to a cache "
+                             "file: the outputs are remembered in memory only")
+            self.memo_file = None
+        if self.memo_file is not None and self.memo_file.exists(): self._load_memo()
+
+@patch
+def _drop_memo(self: Distill, why: str): self.memo = self.memo_key = None; self._cache_note(why)
+
+@patch
+def _memo_forward(self: Distill) -> Tensor:
+    "The teacher's outputs for this batch: looked up in the memo, or live (and recorded)."
+    split = 'train' if self.training else 'valid' if self.learn.dl is self.dls.valid else None
+    idx, memo = self.learn.sample_idx, self.memo
+    if teacher_state_version(self.teacher) != self.memo_version:
+        self._drop_memo("the teacher's weights changed during fit (an EMA or trained teacher)")
+        with torch.no_grad(): return self.teacher(*self.xb)
+    check = self.training and self.learn.iter == 0     # each epoch's first batch runs live, as a check
+    t = None if check else memo.lookup(split, idx)
+    if t is not None: return t
+    with torch.no_grad(): live = self.teacher(*self.xb)
+    if split is None: return live
+    if check and not memo.agrees(idx, live):
+        self._drop_memo("the teacher's outputs for the same samples changed between epochs (a callback that alters "
+                        "the inputs?)")
+    elif not memo.record(split, idx, live):
+        self._drop_memo(f"its outputs do not fit the memo (over CACHE_MAX_BYTES = {CACHE_MAX_BYTES:,} bytes, or "
+                        f"their shape or dtype changed)")
+    return live
+
+
+# %% ../nbs/foundation/00_core.ipynb #ac01d0c7
+@patch
+def _load_memo(self: Distill):
+    "Fill the memo from the `cache` file, unless it is unreadable or of another teacher or other data (then a note)."
+    from kdnb.teachers import TeacherCache    # the teachers module builds on this one
+    try: saved = TeacherCache.load(self.memo_file, self.teacher)
+    except ValueError as e: return self._cache_note(f"{e} (it is rebuilt)")
+    fp = getattr(self.dls, 'fingerprint', None)
+    if saved.meta.get('fingerprint') != fp:
+        return self._cache_note(f"the cache file {self.memo_file} was made for other data (fingerprint "
+                                f"{saved.meta.get('fingerprint')}, this data's is {fp}); it is rebuilt")
+    self.memo.fill(saved.index, saved.logits)
+
+@patch
+def _save_memo(self: Distill):
+    "Write the recorded outputs to the `cache` file (checksummed; samples not yet seen are left out)."
+    from kdnb.teachers import TeacherCache
+    from kdnb.checkpoint import state_checksum
+    m = self.memo
+    seen = m.seen.cpu()
+    out = m.out.cpu()
+    if out.ndim != 2: return self._cache_note(f"only (N, classes) outputs are saved, these are {tuple(out.shape)}")
+    meta = dict(fingerprint=getattr(self.dls, 'fingerprint', None), data=dict(getattr(self.dls, 'meta', {})),
+                teacher=state_checksum(self.teacher.state_dict()), k=None, n_classes=out.shape[1], by='Distill')
+    TeacherCache(m.ids[seen], out.shape[1], logits=out[seen], meta=meta).save(self.memo_file)
+    m.unsaved = False
+
+@patch
+def after_epoch(self: Distill):
+    if self.memo is not None and self.memo_file is not None and self.memo.unsaved: self._save_memo()
+
+
 # %% ../nbs/foundation/00_core.ipynb #cee062f5
 @patch
 def after_loss(self: Distill):
@@ -363,9 +566,9 @@ def after_fit(self: Distill):
 
 @patch
 def __getstate__(self: Distill):
-    "Pickle without the teacher: `learn.export()` gives a student-only artifact."
+    "Pickle without the teacher (nor its remembered outputs): `learn.export()` gives a student-only artifact."
     d = dict(self.__dict__)
-    d['teacher'], d['teacher_pred'], d['values'] = None, None, {}
+    d['teacher'], d['teacher_pred'], d['values'], d['memo'], d['memo_key'] = None, None, {}, None, None
     return d
 
 # %% ../nbs/foundation/00_core.ipynb #f1387608

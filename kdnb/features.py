@@ -253,6 +253,7 @@ def _differ(s_shape, t_shape) -> bool:
 class FeatureTerm(DistillTerm):
     "Base for terms on features of student and teacher layers; subclasses implement `feature_loss(fs, ft, b)`."
     name = 'feat'
+    reads_teacher_features = True   # hooks on the teacher's layers: `Distill` runs it every batch (no output memo)
     # raise when a pair's shapes differ after its connector (False: the subclass compares them)
     check_shapes: bool = True
     which: str = 'stages'   # the layers chosen when none are named: 'stages', 'last' or 'embedding' (`propose_pairs`)

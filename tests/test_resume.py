@@ -46,12 +46,16 @@ CASES = {
     'crd': METHODS['crd'].make,                       # embedding heads, memory banks and Z in buffers
     'reviewkd': lambda t, s, dls: [Distill(t, ReviewKD(warmup=0.5))],   # review path, warm-up
     'kdpp': METHODS['kdpp'].make,                     # projector and class-centre buffer, warmed-up KD
+    'kd-memo': METHODS['kd'].make,                    # teacher outputs remembered (the default memo)
+    # ... and kept on disk, in the run's directory
+    'kd-memo-file': lambda t, s, dls: [Distill(t, *METHODS['kd'].terms(t, s, dls), cache=dls.path / 'outputs.pt')],
 }
 
 def make_learner(path, case, init_seed, extra=()):
     dls = get_dls('digits', n_train=400, bs=32, with_idx=True, seed=0, device='cpu')
     torch.manual_seed(init_seed)
     student = get_model('cnn-s', img_size=8)
+    dls.path = path
     return Learner(dls, student, loss_func=CrossEntropyLossFlat(), metrics=accuracy, path=path,
                    cbs=[*CASES[case](teacher(), student, dls), Checkpoint(), *extra])
 
@@ -83,6 +87,8 @@ def test_resume_is_exact(case, tmp_path):
     assert_same_run(full, resumed)
     if case == 'dts':   # the state this case is about really moved during training
         assert float(full.model.terms[0].temperature) != 4.0
+    if case.startswith('kd-memo'):   # the memo served batches in both runs (rebuilt, or read back, after the crash)
+        assert full.distill.memo.looked_up > 0 and resumed.distill.memo.looked_up > 0
 
 class ForgetDataOrder(Checkpoint):
     "A deliberately broken resume that does not restore the DataLoaders' shuffling state."
