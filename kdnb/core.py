@@ -4,7 +4,7 @@
 
 # %% ../nbs/foundation/00_core.ipynb #1d06a8d4
 from __future__ import annotations
-import math, warnings
+import math, random, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -435,6 +435,11 @@ class TeacherMemo:
         self.out[rows], self.seen[rows] = t.to(self.out), True
         self.complete = {k: bool(self.seen[r].all()) for k, r in self.rows.items()}
 
+    def missing(self, split: str) -> Tensor:
+        "The sample indices of `split` not recorded yet."
+        rows = self.rows[split]
+        return self.ids[rows.cpu()] if self.seen is None else self.ids[rows[~self.seen[rows]].cpu()]
+
     @property
     def nbytes(self) -> int: return 0 if self.out is None else self.out.numel() * self.out.element_size()
     @property
@@ -482,6 +487,22 @@ def _start_memo(self: Distill):
                              "file: the outputs are remembered in memory only")
             self.memo_file = None
         if self.memo_file is not None and self.memo_file.exists(): self._load_memo()
+
+@patch
+def after_train(self: Distill):
+    "Record the training samples no batch of the epoch held (the dropped last batch) in one more batch."
+    m = self.memo
+    if m is None or m.out is None or m.complete['train'] or any(isinstance(c, MixedPrecision) for c in self.learn.cbs):
+        return                                  # (under mixed precision later epochs record them, in autocast)
+    missing, bs = m.missing('train'), self.dls.train.bs
+    if len(missing) > bs: return                # an epoch cut short: later epochs record the rest
+    ids = torch.cat([missing, m.ids[m.rows['train'].cpu()][:bs - len(missing)]]).tolist()   # a full-size batch
+    state = random.getstate()                   # a new DataLoader draws from the global RNGs: leave them as they were
+    try:
+        with torch.random.fork_rng(devices=[]): b = self.dls.test_dl(ids, with_labels=True, bs=bs).one_batch()
+    finally: random.setstate(state)
+    with torch.no_grad(): t = self.teacher(*plain(tuple(b[:getattr(self.dls, 'n_inp', 1)])))
+    if not m.record('train', b[-1], t): self._drop_memo("its outputs do not fit the memo")
 
 @patch
 def _drop_memo(self: Distill, why: str): self.memo = self.memo_key = None; self._cache_note(why)
