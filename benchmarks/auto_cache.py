@@ -75,8 +75,10 @@ def main():
     total = {c: statistics.median(sum(t) for t in v) for c, v in runs.items()}
     first = {c: statistics.median(t[0] for t in v) for c, v in runs.items()}
     later = {c: statistics.median(statistics.median(t[1:]) for t in v) for c, v in runs.items()}
+    per_epoch = {c: [statistics.median(t[i] for t in v) for i in range(a.epochs)] for c, v in runs.items()}
     out = dict(args=vars(a), machine=machine_line(dev), job=job.desc, date=time.strftime('%Y-%m-%d %H:%M:%S'),
-               total_s=total, first_epoch_s=first, later_epoch_s=later, exact=exact, memo=memo, goal=GOAL,
+               total_s=total, first_epoch_s=first, later_epoch_s=later, epoch_s=per_epoch, exact=exact, memo=memo,
+               goal=GOAL,
                ratios={f'{x} / {y}': total[x] / total[y] for x, y in [('kdnb auto', 'student'),
                        ('kdnb auto', 'kdnb live'), ('kdnb auto', 'torchdistill'), ('kdnb live', 'torchdistill'),
                        ('kdnb live', 'student')]})

@@ -73,7 +73,7 @@ class Case:
             if compiled: student.compile()
             return student, lambda: []
         teacher = copy.deepcopy(self.teacher)      # compiled in place: each mode has its own copy
-        return student, lambda: [Distill(teacher, KD(T=4), ce_weight=0.1, kd_weight=0.9, compile=compiled)]
+        return student, lambda: [Distill(teacher, KD(T=4), ce_weight=0.1, kd_weight=0.9, compile=compiled, cache=False)]
 
 
 def make_cases(device) -> dict:

@@ -4,7 +4,8 @@ The job is the same for every library: the same teacher weights, the same studen
 batches in the same order (a fresh, seeded fastai `DataLoaders` per run; the plain-PyTorch loops iterate it too), the
 same optimizer (`torch.optim.Adam`, constant learning rate; fastai learners get it through `OptimWrapper`), and the
 same loss, `ce_weight * CE + kd_weight * T^2 * KL(p_t^T || p_s^T)` with T=4, ce_weight=0.1, kd_weight=0.9:
-  kdnb         : fastai `Learner` + `kdnb.core.Distill(teacher, KD(T=4), ce_weight=0.1, kd_weight=0.9)`
+  kdnb         : fastai `Learner` + `kdnb.core.Distill(teacher, KD(T=4), ce_weight=0.1, kd_weight=0.9,
+                 cache=False)` (the live teacher; benchmarks/auto_cache.py measures the remembered one)
   fasterai     : fastai `Learner` + `fasterai.distill.KnowledgeDistillationCallback(teacher, SoftTarget(T=4),
                  weight=0.9)` (its total loss is `lerp(CE, KD, weight)` = 0.1 CE + 0.9 KD)
   torchdistill : torchdistill's own `DistillationBox` (a `WeightedSumLoss` holding its `KDLoss(temperature=4,
@@ -170,7 +171,8 @@ class FirstLoss(Callback):
 def fastai_callbacks(lib, job, teacher):
     "The callbacks that make a fastai `Learner` run `lib`'s version of the job."
     if lib == 'student': return []
-    if lib == 'kdnb': return [Distill(teacher, KD(T=job.T), ce_weight=job.ce_weight, kd_weight=job.kd_weight)]
+    if lib == 'kdnb':
+        return [Distill(teacher, KD(T=job.T), ce_weight=job.ce_weight, kd_weight=job.kd_weight, cache=False)]
     if lib == 'fasterai':
         return [KnowledgeDistillationCallback(teacher, partial(SoftTarget, T=job.T), weight=job.kd_weight)]
     raise ValueError(lib)

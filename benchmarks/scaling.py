@@ -3,7 +3,7 @@
 For every point it measures, interleaved (student, Distill, teacher forward; then the next point; then the next
 round), the median seconds per training step of
   student : the student alone (cross-entropy)
-  distill : `Distill(teacher, KD(T=4), ce_weight=0.1, kd_weight=0.9)` with the live teacher
+  distill : `Distill(teacher, KD(T=4), ce_weight=0.1, kd_weight=0.9)` with the live teacher (cache=False)
   teacher : one teacher forward pass under `no_grad` on the same kind of batch
   floor   : the student plus a callback that runs the teacher (no grad) in the step and discards the output
 and the overhead fraction  distill / floor  -- 1.00 means distillation costs exactly one teacher forward pass on
@@ -62,7 +62,7 @@ def measure(points, rounds, steps, device) -> list[dict]:
             t['student'] += step_times(make_student(), dls[bs], steps=steps)
             t['floor'] += step_times(make_student(), dls[bs], [TeacherOnly(teachers[m])], steps=steps)
             t['distill'] += step_times(make_student(), dls[bs],
-                                       [Distill(teachers[m], KD(T=4), ce_weight=0.1, kd_weight=0.9)], steps=steps)
+                                       [Distill(teachers[m], KD(T=4), ce_weight=0.1, kd_weight=0.9, cache=False)], steps=steps)
             t['teacher'] += teacher_times(teachers[m], dls[bs], steps)
         print(f"  round {r + 1}/{rounds} done")
     rows = []
