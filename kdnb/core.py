@@ -382,6 +382,7 @@ class TeacherMemo:
         self.complete = {k: False for k in items}
         self.max_bytes, self.out, self.seen = max_bytes, None, None
         self.live, self.looked_up, self.checks, self.unsaved = 0, 0, 0, False
+        self.file, self.file_bytes = None, 0      # where `Distill` last saved it (cache='x.pt'), and its size
 
     def lookup(self, split: str, idx: Tensor) -> Tensor | None:
         "The outputs for a batch of `split` with sample indices `idx`, or None if one of them was not recorded."
@@ -447,8 +448,9 @@ class TeacherMemo:
 
     def __repr__(self):
         where = '' if self.out is None else f" on {self.out.device}"
+        disk = '' if self.file is None else f"; {self.file_bytes / 2**20:.2f} MiB in {self.file}"
         return (f"TeacherMemo({self.n_seen:,}/{len(self.ids):,} samples, {self.nbytes / 2**20:.2f} MiB{where}; "
-                f"{self.live} batches recorded, {self.looked_up} looked up, {self.checks} checked)")
+                f"{self.live} batches recorded, {self.looked_up} looked up, {self.checks} checked{disk})")
 
 
 # %% ../nbs/foundation/00_core.ipynb #ac01d0c5
@@ -541,6 +543,7 @@ def _load_memo(self: Distill):
         return self._cache_note(f"the cache file {self.memo_file} was made for other data (fingerprint "
                                 f"{saved.meta.get('fingerprint')}, this data's is {fp}); it is rebuilt")
     self.memo.fill(saved.index, saved.logits)
+    self.memo.file, self.memo.file_bytes = self.memo_file, self.memo_file.stat().st_size
 
 @patch
 def _save_memo(self: Distill):
@@ -554,7 +557,7 @@ def _save_memo(self: Distill):
     meta = dict(fingerprint=getattr(self.dls, 'fingerprint', None), data=dict(getattr(self.dls, 'meta', {})),
                 teacher=state_checksum(self.teacher.state_dict()), k=None, n_classes=out.shape[1], by='Distill')
     TeacherCache(m.ids[seen], out.shape[1], logits=out[seen], meta=meta).save(self.memo_file)
-    m.unsaved = False
+    m.unsaved, m.file, m.file_bytes = False, self.memo_file, self.memo_file.stat().st_size
 
 @patch
 def after_epoch(self: Distill):
