@@ -481,7 +481,8 @@ def _start_memo(self: Distill):
     self.memo_version = teacher_state_version(self.teacher)
     key = (id(self.dls), getattr(self.dls, 'fingerprint', None), self.memo_version)
     if self.memo is None or self.memo_key != key:      # new data or new teacher weights: a new memo
-        self.memo = TeacherMemo({'train': self.dls.train_ds.items, 'valid': self.dls.valid_ds.items})
+        self.memo = TeacherMemo({'train': self.dls.train_ds.items, 'valid': self.dls.valid_ds.items},
+                                max_bytes=CACHE_MAX_BYTES)
         self.memo_key = key
         self.memo_file = self.cache_path
         if self.memo_file is not None and getattr(self.dls, 'fingerprint', None) is None:
