@@ -384,6 +384,13 @@ class TeacherMemo:
         self.live, self.looked_up, self.checks, self.unsaved = 0, 0, 0, False
         self.file, self.file_bytes = None, 0      # where `Distill` last saved it (cache='x.pt'), and its size
 
+    def to(self, device) -> 'TeacherMemo':
+        "Move the outputs and the index to `device` (where the student's predictions are)."
+        if self.out is not None and self.out.device != torch.device(device):
+            self.out, self.seen = self.out.to(device), self.seen.to(device)
+            self.pos, self.rows = self.pos.to(device), {k: r.to(device) for k, r in self.rows.items()}
+        return self
+
     def lookup(self, split: str, idx: Tensor) -> Tensor | None:
         "The outputs for a batch of `split` with sample indices `idx`, or None if one of them was not recorded."
         if split not in self.complete or self.out is None: return None
@@ -514,7 +521,7 @@ def _drop_memo(self: Distill, why: str): self.memo = self.memo_key = None; self.
 def _memo_forward(self: Distill) -> Tensor:
     "The teacher's outputs for this batch: looked up in the memo, or live (and recorded)."
     split = 'train' if self.training else 'valid' if self.learn.dl is self.dls.valid else None
-    idx, memo = self.learn.sample_idx, self.memo
+    idx, memo = self.learn.sample_idx, self.memo.to(self.pred.device)
     if teacher_state_version(self.teacher) != self.memo_version:
         self._drop_memo("the teacher's weights changed during fit (an EMA or trained teacher)")
         with torch.no_grad(): return self.teacher(*self.xb)
