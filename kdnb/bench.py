@@ -142,7 +142,8 @@ def run_one(method: Method, teacher, cfg: BenchConfig, seed: int, t_eval: torch.
 
 # %% ../nbs/foundation/09_bench.ipynb #adc2b950
 def git_commit(path=None) -> dict:
-    "The git commit of the repository holding kdnb (and whether its tracked files differ from it), if there is one."
+    """The git commit of the repository holding kdnb, if there is one, and whether its code or notebooks differ from
+    it (results files do not count: they are what runs write, so a series of runs stays clean)."""
     root = Path(path or Path(kdnb.__file__).resolve().parents[1])
     def git(*args):
         r = subprocess.run(['git', '-C', str(root), *args], capture_output=True, text=True, timeout=30)
@@ -150,7 +151,8 @@ def git_commit(path=None) -> dict:
     try: commit = git('rev-parse', 'HEAD') if (root / '.git').exists() else None
     except (OSError, subprocess.SubprocessError): commit = None
     if commit is None: return dict(commit=None, dirty=None)
-    return dict(commit=commit, dirty=bool(git('status', '--porcelain', '--untracked-files=no', '--', 'kdnb', 'nbs')))
+    status = git('status', '--porcelain', '--untracked-files=no', '--', 'kdnb', 'nbs', ':(exclude)nbs/*/results')
+    return dict(commit=commit, dirty=bool(status))
 
 def code_hash() -> str:
     "SHA-256 (16 hex digits) of the source of the `kdnb` package in use: what a run's numbers depend on in kdnb."
