@@ -151,7 +151,7 @@ def git_commit(path=None) -> dict:
     try: commit = git('rev-parse', 'HEAD') if (root / '.git').exists() else None
     except (OSError, subprocess.SubprocessError): commit = None
     if commit is None: return dict(commit=None, dirty=None)
-    status = git('status', '--porcelain', '--untracked-files=no', '--', 'kdnb', 'nbs', ':(exclude)nbs/*/results')
+    status = git('status', '--porcelain', '--untracked-files=no', '--', 'kdnb', 'nbs', ':(exclude)nbs/*/results/*')
     return dict(commit=commit, dirty=bool(status))
 
 def code_hash() -> str:
