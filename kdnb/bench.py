@@ -14,7 +14,6 @@ from fastprogress.fastprogress import progress_bar
 from fastai.callback.core import Callback, CancelValidException
 import kdnb
 from .data import DATASETS, get_dls, check_noise, eval_dl, img_size, has_random_tfms
-from .features import FeatureTerm
 from .models import PRESETS, FAMILIES, get_model, param_count
 from .teachers import get_teacher, train_learner, predict_logits, RECIPE_VERSION, TeacherCache, cache_dir
 from .metrics import evaluate, gap_closed
@@ -117,7 +116,7 @@ class SkipValidation(Callback):
 
 def reads_teacher_features(cbs) -> bool:
     "Whether a term of a `Distill` among `cbs` reads the teacher's features (so a cache of its logits cannot stand in)."
-    return any(isinstance(t, FeatureTerm) for c in cbs for t in getattr(c, 'terms', ()))
+    return any(t.reads_teacher_features for c in cbs for t in getattr(c, 'terms', ()))
 
 def run_one(method: Method, teacher, cfg: BenchConfig, seed: int, t_eval: torch.Tensor, cache=None) -> dict:
     """Train one student with `method` and `seed`; return its metrics on the held-out split (`eval_dl`: the official
