@@ -5,12 +5,14 @@ The job: peers.py's MNIST job (`--pair issue`: the 372k-parameter CNN teacher, t
 Adam, KD T=4 with 0.1 CE + 0.9 KD). The teacher runs every step (`cache=False`: the case of randomly augmented data,
 where its outputs cannot be remembered). Cases, each a fastai `Learner` with `Distill` unless said:
   student         : the student alone (the sample indices taken off by `SampleIndex`)
-  floor           : the student plus a callback that runs the teacher (no grad) and discards its output
-  kdnb            : `Distill(teacher, KD(T=4), ce_weight=0.1, kd_weight=0.9, cache=False)`, what a user gets
-  inference_mode  : the same, the teacher's forward under `torch.inference_mode()` (its output cloned, so autograd
-                    may save it) instead of `torch.no_grad()`
-  channels_last   : the same, teacher weights and inputs in channels-last memory format
-  compiled        : the same, the teacher compiled (`nn.Module.compile()`; eval mode, no grad); its compile time is
+  floor           : the student plus a callback that runs the teacher (no grad) and discards its output (the teacher
+                    in the memory format the kdnb case uses)
+  kdnb            : `Distill(teacher, KD(T=4), ce_weight=0.1, kd_weight=0.9, cache=False)`, what a user gets (on a
+                    CPU the teacher runs in channels-last memory format: `channels_last=None`)
+  contiguous      : the same with `channels_last=False`: the teacher in the default (contiguous) memory format
+  inference_mode  : `contiguous`, the teacher's forward under `torch.inference_mode()` (its output cloned, so
+                    autograd may save it) instead of `torch.no_grad()`
+  compiled        : `kdnb` with the teacher compiled (`nn.Module.compile()`; eval mode, no grad); its compile time is
                     the first compiled step minus the steady-state median, reported apart and not in the step time
   torchdistill    : torchdistill's `DistillationBox` in the step loop of its example script (peers.py)
 Step: fastai `before_batch` to `after_batch` (the same span in torchdistill's loop; data loading excluded), median
@@ -37,18 +39,9 @@ from peers import build_job, run_torch, reference_loss
 
 class InferenceMode(Distill):
     "`Distill` with the teacher's forward under `torch.inference_mode()`."
-    def _teacher_forward(self):
-        with torch.inference_mode(): t = self.teacher(*self.xb)
+    def _run_teacher(self, xs):
+        with torch.inference_mode(): t = self.teacher(*xs)
         return t.clone()
-
-
-class ChannelsLast(Distill):
-    "`Distill` with the teacher and its inputs in channels-last memory format."
-    def before_fit(self):
-        super().before_fit()
-        self.teacher.to(memory_format=torch.channels_last)
-    def _teacher_forward(self):
-        with torch.no_grad(): return self.teacher(*(x.contiguous(memory_format=torch.channels_last) for x in self.xb))
 
 
 class FirstLoss(Callback):
@@ -62,8 +55,8 @@ def callbacks(case, job, teacher):
     kd = dict(ce_weight=job.ce_weight, kd_weight=job.kd_weight, cache=False)
     return {'student': lambda: [SampleIndex()], 'floor': lambda: [SampleIndex(), TeacherOnly(teacher)],
             'kdnb': lambda: [Distill(teacher, KD(T=job.T), **kd)],
-            'inference_mode': lambda: [InferenceMode(teacher, KD(T=job.T), **kd)],
-            'channels_last': lambda: [ChannelsLast(teacher, KD(T=job.T), **kd)],
+            'contiguous': lambda: [Distill(teacher, KD(T=job.T), channels_last=False, **kd)],
+            'inference_mode': lambda: [InferenceMode(teacher, KD(T=job.T), channels_last=False, **kd)],
             'compiled': lambda: [Distill(teacher, KD(T=job.T), **kd)]}[case]()
 
 
@@ -77,7 +70,7 @@ def fastai_run(case, job, teachers, bs, dev, steps=None, probe=None):
     return timer.times
 
 
-CASES = ('student', 'floor', 'kdnb', 'inference_mode', 'channels_last', 'compiled', 'torchdistill')
+CASES = ('student', 'floor', 'kdnb', 'contiguous', 'inference_mode', 'compiled', 'torchdistill')
 
 
 def main():
@@ -90,6 +83,7 @@ def main():
     print(machine_line(dev))
     job = build_job('mnist', a.bs, dev, 'issue')
     teachers = {c: copy.deepcopy(job.teacher).eval() for c in CASES}
+    if dev.type == 'cpu': teachers['floor'].to(memory_format=torch.channels_last)   # as Distill does on a CPU
     losses = {}
     for case in CASES:
         if case in ('student', 'floor'): continue
@@ -113,6 +107,9 @@ def main():
     print(f"\nstep time, {job.desc['teacher']} ({job.desc['teacher_params']:,} params) -> {job.desc['student']} "
           f"({job.desc['student_params']:,}), batch {a.bs}, {a.rounds} interleaved rounds x {a.steps} steps, medians")
     print(f"first-step loss: float64 reference {ref:.7f}")
+    cl = any(m.weight.is_contiguous(memory_format=torch.channels_last) for m in teachers['kdnb'].modules()
+             if isinstance(m, torch.nn.Conv2d))
+    print(f"the kdnb case's teacher ran in channels-last memory format: {cl}")
     for c in CASES:
         loss = '' if c not in losses else f"   loss {losses[c]:.7f} (vs kdnb {losses[c] - losses['kdnb']:+.1e})"
         print(f"  {c:15s} {med[c]:8.2f} ms/step   {med[c] / med['kdnb']:.3f} x kdnb   "

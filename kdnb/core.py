@@ -20,9 +20,9 @@ from .checks import check_weight
 from .data import has_random_tfms
 
 # %% auto #0
-__all__ = ['CACHE_MAX_BYTES', 'METHOD_FAMILIES', 'METHODS', 'KDBatch', 'DistillTerm', 'TeacherEnsemble', 'CachedTeacher',
-           'TermMetric', 'DistillStudent', 'has_state', 'unwrap_model', 'in_validation_context', 'plain',
-           'split_sample_idx', 'SampleIndex', 'term_weights', 'resolve_ce_weight', 'Distill', 'CacheNote',
+__all__ = ['CACHE_MAX_BYTES', 'CHECK_SAMPLES', 'METHOD_FAMILIES', 'METHODS', 'KDBatch', 'DistillTerm', 'TeacherEnsemble',
+           'CachedTeacher', 'TermMetric', 'DistillStudent', 'has_state', 'unwrap_model', 'in_validation_context',
+           'plain', 'split_sample_idx', 'SampleIndex', 'term_weights', 'resolve_ce_weight', 'Distill', 'CacheNote',
            'check_cache', 'teacher_state_version', 'TeacherMemo', 'companion_callbacks', 'Method', 'register_method']
 
 # %% ../nbs/foundation/00_core.ipynb #4daea12b
@@ -182,6 +182,8 @@ class Distill(Callback):
                  # remember the teacher's outputs per sample and stop running it once every sample was seen:
                  # 'auto' (when that is exact, see `cache_obstacle`), False, or a '.pt' path to keep them across runs
                  cache: bool | str | Path = 'auto',
+                 # a teacher with 2-d convolutions in channels-last memory format (None: on CPU, where it is faster)
+                 channels_last: bool | None = None,
                  **weights):              # `<term.name>_weight=...` overrides a term's weight
         if not terms: raise ValueError("Distill needs at least one DistillTerm, e.g. Distill(teacher, KD(T=4))")
         for i, term in enumerate(terms):
@@ -198,12 +200,15 @@ class Distill(Callback):
         if not (teacher is None or isinstance(teacher, (nn.Module, CachedTeacher))):
             raise TypeError(f"teacher must be an nn.Module, a list of them or a CachedTeacher, got "
                             f"{type(teacher).__name__}")
+        if channels_last is not None and not isinstance(channels_last, bool):
+            raise TypeError(f"`channels_last` must be True, False or None (automatic), got {channels_last!r}")
         if not isinstance(compile, (bool, dict)):
             raise TypeError(f"`compile` must be a bool or a dict of torch.compile arguments, got {compile!r}")
         self.cache_on, self.cache_path = check_cache(cache)
         self.memo = self.memo_key = None
         self.teacher, self.terms = teacher, list(terms)
         self.check_finite, self.valid_teacher, self.compile = check_finite, valid_teacher, compile
+        self.channels_last = channels_last
         self.companions = companion_callbacks(self.terms)
         self.metrics_ = [TermMetric(n) for n in names]
         self.teacher_pred, self.values = None, {}
@@ -251,7 +256,7 @@ def before_fit(self: Distill):   # fastai also calls this in `get_preds`/`valida
         for h_new, h_old in zip(self.learn.opt.hypers, hypers): h_new.update(h_old)
     device = getattr(self.dls, 'device', None) or next(self.student.parameters()).device
     self.learn.model.to(device)
-    if isinstance(self.teacher, nn.Module): self.teacher.to(device).eval()
+    if isinstance(self.teacher, nn.Module): self.teacher.to(device).eval(); self._teacher_layout(device)
     if isinstance(self.teacher, CachedTeacher): self.teacher.check_dls(self.dls)
     if self.teacher is None and any(t.needs_teacher for t in self.terms): self._without_teacher()
     if self.compile: self._compile()
@@ -264,6 +269,14 @@ def before_fit(self: Distill):   # fastai also calls this in `get_preds`/`valida
         term.setup(self)
     self.learn.metrics = [m for m in self.learn.metrics if not isinstance(m, TermMetric)] + self.metrics_
     self._start_memo()
+
+@patch
+def _teacher_layout(self: Distill, device):
+    "Put a convolutional teacher in channels-last memory format, in place, where asked (default: on a CPU)."
+    want = self.channels_last if self.channels_last is not None else torch.device(device).type == 'cpu'
+    convs = [m for m in self.teacher.modules() if isinstance(m, nn.Conv2d)]
+    if want and not all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in convs):
+        self.teacher.to(memory_format=torch.channels_last)
 
 @patch
 def _without_teacher(self: Distill):
@@ -312,7 +325,12 @@ def _teacher_forward(self: Distill) -> Tensor:
                              "`kdnb.data.get_dls(..., with_idx=True)` (batches (x, y, idx))")
         return self.teacher.lookup(idx, device=self.pred.device)
     if self.memo is not None: return self._memo_forward()
-    with torch.no_grad(): return self.teacher(*self.xb)   # plain tensors since `before_batch` (`split_sample_idx`)
+    return self._run_teacher(self.xb)   # plain tensors since `before_batch` (`split_sample_idx`)
+
+@patch
+def _run_teacher(self: Distill, xs: tuple) -> Tensor:
+    "The module teacher's forward pass on inputs `xs`, without autograd."
+    with torch.no_grad(): return self.teacher(*xs)
 
 @patch
 def after_pred(self: Distill):
@@ -349,6 +367,7 @@ def _check_finite(self: Distill, t: Tensor):
 
 # %% ../nbs/foundation/00_core.ipynb #ac01d0c2
 CACHE_MAX_BYTES = 2 ** 30   # the largest memo of teacher outputs `Distill` keeps (1 GiB); beyond, the teacher runs live
+CHECK_SAMPLES = 8           # samples of each epoch's first batch that run live, to check the memo still holds
 
 class CacheNote(UserWarning):
     "Why `Distill` runs the teacher live although its `cache` option asked for the outputs to be remembered."
@@ -511,7 +530,7 @@ def after_train(self: Distill):
     try:
         with torch.random.fork_rng(devices=[]): b = self.dls.test_dl(ids, with_labels=True, bs=bs).one_batch()
     finally: random.setstate(state)
-    with torch.no_grad(): t = self.teacher(*plain(tuple(b[:getattr(self.dls, 'n_inp', 1)])))
+    t = self._run_teacher(plain(tuple(b[:getattr(self.dls, 'n_inp', 1)])))
     if not m.record('train', b[-1], t): self._drop_memo("its outputs do not fit the memo")
 
 @patch
@@ -524,11 +543,14 @@ def _memo_forward(self: Distill) -> Tensor:
     idx, memo = self.learn.sample_idx, self.memo.to(self.pred.device)
     if teacher_state_version(self.teacher) != self.memo_version:
         self._drop_memo("the teacher's weights changed during fit (an EMA or trained teacher)")
-        with torch.no_grad(): return self.teacher(*self.xb)
-    check = self.training and self.learn.iter == 0     # each epoch's first batch runs live, as a check
-    t = None if check else memo.lookup(split, idx)
-    if t is not None: return t
-    with torch.no_grad(): live = self.teacher(*self.xb)
+        return self._run_teacher(self.xb)
+    check = self.training and self.learn.iter == 0     # each epoch's first batch is checked against a live run
+    t = memo.lookup(split, idx)
+    if t is not None:
+        if not check: return t
+        few = tuple(x[:CHECK_SAMPLES] if isinstance(x, Tensor) else x for x in self.xb)
+        if memo.agrees(idx[:CHECK_SAMPLES], self._run_teacher(few)): return t
+    live = self._run_teacher(self.xb)
     if split is None: return live
     if check and not memo.agrees(idx, live):
         self._drop_memo("the teacher's outputs for the same samples changed between epochs (a callback that alters "

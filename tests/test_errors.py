@@ -253,6 +253,8 @@ CORE = [
     Bad('core: Distill empty teacher ensemble', lambda: Distill([], KD()), ValueError, 'teacher'),
     Bad('core: Distill cache option misspelt', lambda: Distill(nn.Linear(8, 4), KD(), cache='atuo'), ValueError,
         "`cache` must be 'auto', True, False or the path of a '.pt' file, got 'atuo'"),
+    Bad('core: Distill channels_last not a bool', lambda: Distill(nn.Linear(8, 4), KD(), channels_last='yes'),
+        TypeError, "`channels_last` must be True, False or None (automatic), got 'yes'"),
     Bad('core: Distill cache option a number', lambda: Distill(nn.Linear(8, 4), KD(), cache=1), ValueError,
         "`cache` must be 'auto', True, False or the path of a '.pt' file, got 1"),
     Bad('core: Distill cache file without .pt', lambda: Distill(nn.Linear(8, 4), KD(), cache=Path('outputs.bin')),
