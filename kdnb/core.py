@@ -256,7 +256,7 @@ def before_fit(self: Distill):   # fastai also calls this in `get_preds`/`valida
         for h_new, h_old in zip(self.learn.opt.hypers, hypers): h_new.update(h_old)
     device = getattr(self.dls, 'device', None) or next(self.student.parameters()).device
     self.learn.model.to(device)
-    if isinstance(self.teacher, nn.Module): self.teacher.to(device).eval(); self._teacher_layout(device)
+    if isinstance(self.teacher, nn.Module): self.teacher.to(device).eval()
     if isinstance(self.teacher, CachedTeacher): self.teacher.check_dls(self.dls)
     if self.teacher is None and any(t.needs_teacher for t in self.terms): self._without_teacher()
     if self.compile: self._compile()
@@ -264,6 +264,7 @@ def before_fit(self: Distill):   # fastai also calls this in `get_preds`/`valida
                               else any(getattr(m, 'needs_teacher', False) for m in self.learn.metrics))
     self.in_validation = in_validation_context(self.learn)
     if self.in_validation: return
+    self._teacher_layout(device)
     for term in self.terms:
         term.teardown()       # hooks left over by a fit that died with an exception (fastai skips after_fit)
         term.setup(self)
@@ -272,11 +273,15 @@ def before_fit(self: Distill):   # fastai also calls this in `get_preds`/`valida
 
 @patch
 def _teacher_layout(self: Distill, device):
-    "Put a convolutional teacher in channels-last memory format, in place, where asked (default: on a CPU)."
+    """Lay a convolutional teacher out channels-last for this fit where asked (default: on a CPU); `after_fit` puts it
+    back as it was."""
+    self.relayout = False
+    if not isinstance(self.teacher, nn.Module): return
     want = self.channels_last if self.channels_last is not None else torch.device(device).type == 'cpu'
     convs = [m for m in self.teacher.modules() if isinstance(m, nn.Conv2d)]
     if want and not all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in convs):
         self.teacher.to(memory_format=torch.channels_last)
+        self.relayout = True
 
 @patch
 def _without_teacher(self: Distill):
@@ -504,8 +509,9 @@ def _start_memo(self: Distill):
     if not self.cache_on or not isinstance(self.teacher, nn.Module): self.memo = None; return
     why = self.cache_obstacle()
     if why: self.memo = None; self._cache_note(why); return
-    self.memo_version = teacher_state_version(self.teacher)
-    key = (id(self.dls), getattr(self.dls, 'fingerprint', None), self.memo_version)
+    from kdnb.checkpoint import state_checksum      # (the checkpoint module builds on this one)
+    self.memo_version = teacher_state_version(self.teacher)      # checked every batch
+    key = (id(self.dls), getattr(self.dls, 'fingerprint', None), state_checksum(self.teacher.state_dict()))
     if self.memo is None or self.memo_key != key:      # new data or new teacher weights: a new memo
         self.memo = TeacherMemo({'train': self.dls.train_ds.items, 'valid': self.dls.valid_ds.items},
                                 max_bytes=CACHE_MAX_BYTES)
@@ -615,6 +621,7 @@ def after_loss(self: Distill):
 def after_fit(self: Distill):
     if getattr(self, 'in_validation', False): self.in_validation = False; return
     for term in self.terms: term.teardown()
+    if getattr(self, 'relayout', False): self.teacher.to(memory_format=torch.contiguous_format); self.relayout = False
     self.learn.metrics = [m for m in self.learn.metrics if not isinstance(m, TermMetric)]
     self.teacher_pred, self.values = None, {}
 
