@@ -621,7 +621,10 @@ def after_loss(self: Distill):
 def after_fit(self: Distill):
     if getattr(self, 'in_validation', False): self.in_validation = False; return
     for term in self.terms: term.teardown()
-    if getattr(self, 'relayout', False): self.teacher.to(memory_format=torch.contiguous_format); self.relayout = False
+    if getattr(self, 'relayout', False):    # the teacher back in its layout (the memo knows: the values are the same)
+        self.teacher.to(memory_format=torch.contiguous_format)
+        self.relayout = False
+        if self.memo is not None: self.memo_version = teacher_state_version(self.teacher)
     self.learn.metrics = [m for m in self.learn.metrics if not isinstance(m, TermMetric)]
     self.teacher_pred, self.values = None, {}
 
