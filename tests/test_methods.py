@@ -70,3 +70,30 @@ def test_found_in_one_hop(method):
     used = re.search(rf"""METHODS\[['"]{key}['"]\]|get_methods\(\[[^\]]*['"]{key}['"]""", exp)
     assert used, (f"{nb.name}'s experiment must train the registered method: METHODS[{method.name!r}] "
                   "(a variant built by hand would train another setting)")
+
+
+class CountTeacherCalls:
+    "Count a teacher's forward calls during training batches (not the probes a term runs when the learner is built)."
+    def __init__(self, teacher): self.calls, self.steps, self.in_step = 0, 0, False; teacher.register_forward_hook(self)
+    def __call__(self, module, inputs, output): self.calls += self.in_step
+
+
+FEATURE_METHODS = [m for m in METHODS if m.family == 'features']
+
+@pytest.mark.parametrize('method', FEATURE_METHODS, ids=[m.name for m in FEATURE_METHODS])
+def test_one_teacher_forward_per_step(method):
+    "A feature method takes the teacher's features from the forward pass that gives its logits: one per training step."
+    from fastai.callback.core import Callback
+    class Steps(Callback):
+        order = -100
+        def __init__(self, counter): self.counter = counter
+        def before_batch(self):
+            if self.training: self.counter.in_step, self.counter.steps = True, self.counter.steps + 1
+        def after_batch(self): self.counter.in_step = False
+    counter = None
+    def make(teacher, student, dls):
+        nonlocal counter
+        counter = CountTeacherCalls(teacher)
+        return [*method.make(teacher, student, dls), Steps(counter)]
+    train(make)
+    assert counter.steps == 2 and counter.calls == counter.steps, (counter.calls, counter.steps)
