@@ -1,6 +1,6 @@
 """Clear errors (issue 5): a table of bad inputs for the core and every method family.
 
-The table `BAD` tries 1305 bad inputs. Each row calls kdnb with one bad argument and asserts the exception type and a
+The table `BAD` tries 1309 bad inputs. Each row calls kdnb with one bad argument and asserts the exception type and a
 piece of the message that names the offending argument (e.g. "`T`"). The row's name starts with its family: a kdnb
 module (`core`, `checks`, `checkpoint`, `performance`, `divergences`, `features`, `teachers`, `data`, `bench`) or a
 registered method name (`kd`, `dkd`, ...); `test_every_method_has_rows` fails when a registered method has no rows.
