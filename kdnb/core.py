@@ -4,7 +4,7 @@
 
 # %% ../nbs/foundation/00_core.ipynb #1d06a8d4
 from __future__ import annotations
-import math, random, warnings
+import math, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -17,7 +17,7 @@ from fastai.callback.core import Callback
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.mixup import MixHandler
 from .checks import check_weight
-from .data import has_random_tfms
+from .data import has_random_tfms, quiet_one_batch
 
 # %% auto #0
 __all__ = ['CACHE_MAX_BYTES', 'CHECK_SAMPLES', 'METHOD_FAMILIES', 'METHODS', 'KDBatch', 'DistillTerm', 'TeacherEnsemble',
@@ -415,25 +415,35 @@ class TeacherMemo:
             self.pos, self.rows = self.pos.to(device), {k: r.to(device) for k, r in self.rows.items()}
         return self
 
+    def _rows(self, idx: Tensor) -> Tensor | None:
+        "The memo's rows of sample indices `idx`, or None if one of them is not among its samples."
+        idx = idx.to(self.pos.device)
+        if (idx >= len(self.pos)).any(): return None
+        rows = self.pos[idx]
+        return None if (rows < 0).any() else rows
+
+    def _allocate(self, t: Tensor):
+        "Room for every sample's output, shaped and typed like one row of `t`, on `t`'s device."
+        self.out = t.new_zeros((len(self.ids), *t.shape[1:]))
+        self.seen = torch.zeros(len(self.ids), dtype=torch.bool, device=t.device)
+        self.pos, self.rows = self.pos.to(t.device), {k: r.to(t.device) for k, r in self.rows.items()}
+
     def lookup(self, split: str, idx: Tensor) -> Tensor | None:
         "The outputs for a batch of `split` with sample indices `idx`, or None if one of them was not recorded."
         if split not in self.complete or self.out is None: return None
-        idx = idx.to(self.pos.device)
-        if not self.complete[split]:      # until the split is complete: check this batch (a host sync on GPUs)
-            if (idx >= len(self.pos)).any(): return None
-            rows = self.pos[idx]
-            if (rows < 0).any() or not self.seen[rows].all(): return None
+        if self.complete[split]: rows = self.pos[idx.to(self.pos.device)]
+        else:                             # until the split is complete: check this batch (a host sync on GPUs)
+            rows = self._rows(idx)
+            if rows is None or not self.seen[rows].all(): return None
         self.looked_up += 1
-        return self.out[self.pos[idx]]
+        return self.out[rows]
 
     def agrees(self, idx: Tensor, t: Tensor) -> bool:
         "Whether live outputs `t` equal the remembered ones (to float rounding) for the batch's recorded samples."
         self.checks += 1
-        if self.out is None: return True
-        idx = idx.to(self.pos.device)
-        if (idx >= len(self.pos)).any(): return True
-        rows = self.pos[idx]
-        known = (rows >= 0) & self.seen[rows.clamp(min=0)]
+        rows = None if self.out is None else self._rows(idx)
+        if rows is None: return True                  # nothing remembered to compare with
+        known = self.seen[rows]
         return bool(torch.allclose(t.detach()[known], self.out[rows[known]], rtol=1e-4, atol=1e-6))
 
     def record(self, split: str, idx: Tensor, t: Tensor) -> bool:
@@ -441,14 +451,10 @@ class TeacherMemo:
         self.live += 1
         if self.out is None:
             if len(self.ids) * t[0].numel() * t.element_size() > self.max_bytes: return False
-            self.out = t.new_zeros((len(self.ids), *t.shape[1:]))
-            self.seen = torch.zeros(len(self.ids), dtype=torch.bool, device=t.device)
-            self.pos, self.rows = self.pos.to(t.device), {k: r.to(t.device) for k, r in self.rows.items()}
+            self._allocate(t)
         if t.shape[1:] != self.out.shape[1:] or t.dtype != self.out.dtype: return False
-        idx = idx.to(self.pos.device)
-        if split not in self.rows or (idx >= len(self.pos)).any(): return True   # not one of the memo's samples
-        rows = self.pos[idx]
-        if (rows < 0).any(): return True
+        rows = self._rows(idx) if split in self.rows else None
+        if rows is None: return True                  # not one of the memo's samples
         self.out[rows], self.seen[rows], self.unsaved = t.detach(), True, True
         self.complete[split] = bool(self.seen[self.rows[split]].all())
         return True
@@ -460,9 +466,7 @@ class TeacherMemo:
         keep = self.pos[ids] >= 0 if len(ids) else ids.bool()
         if not keep.any(): return
         ids, t = ids[keep], t[keep]
-        if self.out is None:
-            self.out = t.new_zeros((len(self.ids), *t.shape[1:]))
-            self.seen = torch.zeros(len(self.ids), dtype=torch.bool)
+        if self.out is None: self._allocate(t)
         rows = self.pos[ids]
         self.out[rows], self.seen[rows] = t.to(self.out), True
         self.complete = {k: bool(self.seen[r].all()) for k, r in self.rows.items()}
@@ -532,10 +536,7 @@ def after_train(self: Distill):
     missing, bs = m.missing('train'), self.dls.train.bs
     if len(missing) > bs: return                # an epoch cut short: later epochs record the rest
     ids = torch.cat([missing, m.ids[m.rows['train'].cpu()][:bs - len(missing)]]).tolist()   # a full-size batch
-    state = random.getstate()                   # a new DataLoader draws from the global RNGs: leave them as they were
-    try:
-        with torch.random.fork_rng(devices=[]): b = self.dls.test_dl(ids, with_labels=True, bs=bs).one_batch()
-    finally: random.setstate(state)
+    b = quiet_one_batch(self.dls.test_dl(ids, with_labels=True, bs=bs))   # the RNGs left as they were: exact resume
     t = self._run_teacher(plain(tuple(b[:getattr(self.dls, 'n_inp', 1)])))
     if not m.record('train', b[-1], t): self._drop_memo("its outputs do not fit the memo")
 

@@ -20,8 +20,9 @@ from fasttransform import Transform, ItemTransform
 # %% auto #0
 __all__ = ['FASHION_FILES', 'FASHION_CLASSES', 'FASHION_INSTALL', 'DATASETS', 'N_FASHION_TRAIN', 'VALID_PCT', 'fashion_dir',
            'idx_bytes', 'read_idx', 'read_fashion', 'load_arrays', 'img_size', 'dataset_classes', 'official_test_idx',
-           'ArrayItem', 'LabelItem', 'TypedBatch', 'SampleIdx', 'IndexItem', 'arrays_dls', 'eval_dl', 'synth_dls',
-           'split_idx', 'check_noise', 'noisy_labels', 'RandomShift', 'Normalized', 'get_dls', 'has_random_tfms']
+           'ArrayItem', 'LabelItem', 'TypedBatch', 'SampleIdx', 'IndexItem', 'arrays_dls', 'quiet_one_batch', 'eval_dl',
+           'synth_dls', 'split_idx', 'check_noise', 'noisy_labels', 'RandomShift', 'Normalized', 'get_dls',
+           'has_random_tfms']
 
 # %% ../nbs/foundation/04_data.ipynb #4f7d5f36
 FASHION_FILES = {   # the original release's files and the SHA-256 of their uncompressed bytes
@@ -172,6 +173,13 @@ def arrays_dls(xs: Tensor, ys: Tensor, train_idx, valid_idx, bs=64, with_idx=Fal
     dls.with_idx, dls.c = with_idx, len(vocab)
     dls.test = dls.loaders[2] if test_idx is not None else None
     return dls
+
+def quiet_one_batch(dl):
+    "`dl.one_batch()`, leaving Python's and torch's RNGs as they were (a new loader iterator draws from both)."
+    state = random.getstate()
+    try:
+        with torch.random.fork_rng(devices=[]): return dl.one_batch()
+    finally: random.setstate(state)
 
 def eval_dl(dls: DataLoaders):
     """The loader accuracy is reported on: the held-out test split when the data has one (`dls.test`), else the

@@ -4,7 +4,7 @@
 
 # %% ../nbs/foundation/03_features.ipynb #87d2675d
 from __future__ import annotations
-import difflib, random
+import difflib
 from collections import OrderedDict
 import torch
 import torch.nn.functional as F
@@ -12,6 +12,7 @@ from torch import nn, Tensor
 from fastai.callback.hook import hook_outputs
 from .core import DistillTerm, KDBatch
 from .checks import check_weight, check_count
+from .data import quiet_one_batch
 
 # %% auto #0
 __all__ = ['PAIRINGS', 'CONNECTOR_RULES', 'as_names', 'get_layers', 'Taps', 'eval_forward', 'probe_features', 'feature_shapes',
@@ -235,10 +236,7 @@ def propose_pairs(student: nn.Module,  # the student
 def probe_batch(dls):
     "The inputs of one validation batch (a training batch if there is no validation set), leaving every RNG as it was."
     dl = dls.valid if dls.valid is not None and len(dls.valid) else dls.train
-    state = random.getstate()
-    try:
-        with torch.random.fork_rng(devices=[]): b = dl.one_batch()
-    finally: random.setstate(state)
+    b = quiet_one_batch(dl)
     n_inp = getattr(dls, 'n_inp', 1)
     return b[0] if n_inp == 1 else tuple(b[:n_inp])
 
