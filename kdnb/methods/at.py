@@ -29,6 +29,10 @@ def _check_maps(f, name: str) -> Tensor:
     if not f.is_floating_point(): raise TypeError(f"`{name}` must be floating point features, got {f.dtype}")
     return f
 
+def _power(f: Tensor, p: float) -> Tensor:
+    "f^p elementwise; for p = 2 the product f·f: the same numbers and gradient, at half the cost of pow's backward."
+    return f * f if p == 2 else f.pow(p)
+
 def at_map(f: Tensor,               # one layer's features (N, C, H, W)
            p: float = 2.,           # the power of the activations (the paper's F^p_sum), >= 1
            variant: str = 'paper'   # 'paper': Σ_c |f_c|^p; 'code': the channel mean of f^p, no |·| (the authors')
@@ -36,8 +40,8 @@ def at_map(f: Tensor,               # one layer's features (N, C, H, W)
     "Spatial attention map of `f`: Σ_c |f_c|^p flattened to (N, H·W), divided by its L2 norm per sample."
     f, p, variant = _check_maps(f, 'f'), _check_p(p), check_variant(variant)
     f = f.to(compute_dtype(f))
-    if variant == 'code': q = f.pow(p).mean(1)
-    else: q = (f if p % 2 == 0 else f.abs()).pow(p).sum(1)   # even p: f^p is |f|^p, one pass less
+    if variant == 'code': q = _power(f, p).mean(1)
+    else: q = _power(f if p % 2 == 0 else f.abs(), p).sum(1)   # even p: f^p is |f|^p, one pass less
     return F.normalize(q.flatten(1), dim=1)   # q / max(‖q‖₂, 1e-12): an all-zero map stays zero
 
 # %% ../../nbs/features/01_at.ipynb #6263a3be

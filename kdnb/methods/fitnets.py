@@ -46,7 +46,8 @@ def fitnets_loss(fs: Tensor,             # student features after the regressor,
         raise ValueError(f"`reduction` must be one of {HINT_REDUCTIONS}, got {reduction!r}")
     _check_features(fs, ft)
     dtype = compute_dtype(fs, ft)
-    sq = (fs.to(dtype) - ft.to(dtype)).pow(2)
+    d = fs.to(dtype) - ft.to(dtype)
+    sq = d * d   # d², as pow(2) to the bit, with a cheaper backward
     return 0.5 * sq.flatten(1).sum(1).mean() if reduction == 'sum' else sq.mean()
 
 # %% ../../nbs/features/00_fitnets.ipynb #dea60164

@@ -81,7 +81,8 @@ def layer_match_loss(fs,                     # student features after connectors
     for i, (s, t) in enumerate(pairs):
         _check_pair(i, s, t, len(pairs))
         dtype = compute_dtype(s, t)
-        sq = (t.to(dtype) - s.to(dtype)).pow(2).sum(1 if s.ndim == 4 else -1).mean()   # channels (maps), last dim
+        d = t.to(dtype) - s.to(dtype)
+        sq = (d * d).sum(1 if s.ndim == 4 else -1).mean()   # over channels (maps) or the last dim; d·d is d² to the bit
         values.append(sq / s.shape[0] if variant == 'code' else sq)
     return torch.stack(values).mean()
 
