@@ -18,7 +18,7 @@ from .data import quiet_one_batch
 __all__ = ['PAIRINGS', 'CONNECTOR_RULES', 'as_names', 'get_layers', 'Taps', 'eval_forward', 'probe_features', 'feature_shapes',
            'ConvConnector', 'LinearConnector', 'make_connector', 'connectors_for', 'match_spatial', 'layer_outputs',
            'stage_outputs', 'embedding_layer', 'propose_pairs', 'probe_batch', 'FeatureTerm', 'feature_pairs',
-           'feature_mse_loss', 'FeatureMSE']
+           'feature_mse_loss', 'FeatureMSE', 'StudentTaps']
 
 # %% ../nbs/foundation/03_features.ipynb #60b6281a
 def as_names(names) -> list:
@@ -453,3 +453,31 @@ class FeatureMSE(FeatureTerm):
     "Mean squared error between (connected) student features and teacher features: the FitNets hint loss."
     name = 'feat_mse'
     def feature_loss(self, fs, ft, b): return feature_mse_loss(fs, ft)
+
+# %% ../nbs/foundation/03_features.ipynb #23fa61fe
+class StudentTaps:
+    """Mixin for a `DistillTerm` that reads layers of the student it trains: `tap_student` hooks them in `setup`,
+    `student_features` reads this batch's outputs in `forward`, `teardown` removes the hooks, and copies or pickles
+    of the term carry none."""
+    _taps = None
+    def tap_student(self, distill, layers):
+        "Hook `layers` of `distill.student`, gradients kept (call it from `setup`); earlier hooks are removed first."
+        self.teardown()
+        self._taps = Taps(distill.student, layers, detach=False, what='student')
+
+    def teardown(self):
+        "Remove the hooks (called by `Distill` in `after_fit`)."
+        if self._taps is not None: self._taps.remove()
+        self._taps = None
+
+    def student_features(self) -> list:
+        "This batch's outputs of the tapped student layers, one per layer."
+        if self._taps is None:
+            raise RuntimeError(f"{self.name}: no hooks installed; the term must run inside `Distill` during `fit`")
+        return self._taps.pop()
+
+    def __getstate__(self):
+        "Copies and pickles carry no hooks (they belong to the student being trained)."
+        d = dict(self.__dict__)
+        d['_taps'] = None
+        return d

@@ -723,7 +723,7 @@ USKD_ROWS = (logit_rows('uskd', 'uskd_loss', uskd, t_name='weak') + label_rows('
                 Bad('uskd: fit wrong n_classes', lambda: distill_fit(None, USKD('act', 16, 3), student=tiny_net()),
                     ValueError, 'pass n_classes=4'),
                 Bad('uskd: called outside Distill', lambda: USKD('act', 16, 4)(KDBatch(s=S, t=None, y=Y)),
-                    RuntimeError, 'no hook on the student')])
+                    RuntimeError, 'uskd: no hooks installed')])
 
 TTM_ROWS = []
 for name, fn, cls in (('ttm', ttm_loss, TTM), ('wttm', wttm_loss, WTTM)):

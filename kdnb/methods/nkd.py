@@ -10,7 +10,7 @@ from torch import nn, Tensor
 from ..core import DistillTerm, KDBatch, register_method
 from ..checks import (check_positive, check_weight, check_logits, check_labels, check_variant,
                          compute_dtype, check_count)
-from ..features import Taps, get_layers, feature_shapes
+from ..features import StudentTaps, get_layers, feature_shapes
 
 # %% auto #0
 __all__ = ['WEAK_SMOOTHING', 'nkd_parts', 'nkd_loss', 'NKD', 'zipf_labels', 'uskd_rank_score', 'uskd_parts', 'uskd_loss', 'USKD']
@@ -137,7 +137,7 @@ def uskd_loss(s: Tensor,              # student (final head) logits (N, C)
     return (alpha * target + beta * non_target + mu * weak_ce).mean()
 
 # %% ../../nbs/logit/04_nkd.ipynb #e1e00abc
-class USKD(DistillTerm):
+class USKD(StudentTaps, DistillTerm):
     "Teacher-free USKD term: a trainable weak head on a pooled mid-level student feature, then `uskd_loss`."
     name, weight, ce_weight = 'uskd', 1.0, 1.0
     needs_teacher = False
@@ -158,7 +158,6 @@ class USKD(DistillTerm):
         self.alpha, self.beta = check_weight(alpha, 'alpha'), check_weight(beta, 'beta')
         self.mu = check_weight(mu, 'mu')
         self.weak_head = nn.Linear(channels, n_classes)
-        self._taps = None
 
     @classmethod
     def from_student(cls,
@@ -184,13 +183,7 @@ class USKD(DistillTerm):
 
     def setup(self, distill):
         "Hook the student's layer (called by `Distill` in `before_fit`)."
-        self.teardown()
-        self._taps = Taps(distill.student, self.layer, detach=False, what='student')
-
-    def teardown(self):
-        "Remove the hook (called by `Distill` in `after_fit`)."
-        if self._taps is not None: self._taps.remove()
-        self._taps = None
+        self.tap_student(distill, self.layer)
 
     def weak_logits(self, feature: Tensor) -> Tensor:
         "The weak head's logits: (N, C, H, W) maps are global-average-pooled, (N, D) vectors pass unchanged."
@@ -204,18 +197,11 @@ class USKD(DistillTerm):
         return self.weak_head(feature.to(self.weak_head.weight.dtype))
 
     def forward(self, b: KDBatch) -> Tensor:
-        if self._taps is None:
-            raise RuntimeError("uskd: no hook on the student; the term must run inside `Distill` during `fit`")
-        weak = self.weak_logits(self._taps.pop()[0])
+        weak = self.weak_logits(self.student_features()[0])
         if weak.shape[-1] != b.s.shape[-1]:
             raise ValueError(f"uskd: the weak head outputs {weak.shape[-1]} classes, the student {b.s.shape[-1]}; "
                              f"pass n_classes={b.s.shape[-1]}")
         return uskd_loss(b.s, b.y, weak, self.alpha, self.beta, self.mu, self.variant)
-
-    def __getstate__(self):
-        "Copies and pickles carry no hook (it belongs to the model being trained)."
-        d = dict(self.__dict__); d['_taps'] = None
-        return d
 
     def extra_repr(self):
         return (f"layer={self.layer!r}, alpha={self.alpha:g}, beta={self.beta:g}, mu={self.mu:g}"

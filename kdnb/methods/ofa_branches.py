@@ -8,7 +8,7 @@ import torch
 from torch import nn, Tensor
 from ..core import DistillTerm, KDBatch, register_method
 from ..checks import check_features, check_positive, check_count, check_variant, compute_dtype
-from ..features import (Taps, as_names, get_layers, eval_forward, probe_features, layer_outputs, stage_outputs,
+from ..features import (StudentTaps, as_names, get_layers, eval_forward, probe_features, layer_outputs, stage_outputs,
                            embedding_layer, probe_batch)
 from .ofa import ofa_loss, OFA
 
@@ -115,7 +115,7 @@ def branch_points(model: nn.Module,  # the student
     return hidden
 
 # %% ../../nbs/features/08_ofa_branches.ipynb #080e2895
-class OFABranches(DistillTerm):
+class OFABranches(StudentTaps, DistillTerm):
     """OFA-KD's exit branches: a trainable head from each student stage to the logit space, each trained with
     `ofa_loss` against the teacher's final logits; the branches are discarded after training."""
     name, weight, ce_weight = 'ofa_branches', 1.0, 1.0   # `ofa_loss_weight` 1 next to CE 1 (train.py's defaults)
@@ -135,7 +135,7 @@ class OFABranches(DistillTerm):
         else: self.eps = float(check_positive(eps, 'eps'))
         self.T, self.variant = check_positive(T, 'T'), check_variant(variant)
         self.width = None if width is None else check_count(width, 'width')
-        self.branches, self.built, self._taps = nn.ModuleList(), False, None
+        self.branches, self.built = nn.ModuleList(), False
 
     def build(self, distill):
         "Find the stages on one probe batch and make one branch per stage (before the optimizer sees the term)."
@@ -168,30 +168,17 @@ class OFABranches(DistillTerm):
         return shapes[embedding_layer(shapes)][1]
 
     def setup(self, distill):
-        "Hook the student's stages (called by `Distill` in `before_fit`)."
-        self.teardown()
-        if distill.teacher is None: return      # an exported, student-only learner: no distillation
-        self._taps = Taps(distill.student, self.stages, detach=False, what='student')
-
-    def teardown(self):
-        "Remove the hooks (called by `Distill` in `after_fit`)."
-        if self._taps is not None: self._taps.remove()
-        self._taps = None
+        "Hook the student's stages (called by `Distill` in `before_fit`); a student-only learner needs none."
+        if distill.teacher is None: self.teardown()      # an exported, student-only learner: no distillation
+        else: self.tap_student(distill, self.stages)
 
     def branch_logits(self, feats: list) -> list:
         "Each branch's logits from its stage's features."
         return [branch(f) for branch, f in zip(self.branches, feats)]
 
     def forward(self, b: KDBatch) -> Tensor:
-        if self._taps is None:
-            raise RuntimeError(f"{self.name}: no hooks installed; the term must run inside `Distill` during `fit`")
-        return ofa_branches_loss(self.branch_logits(self._taps.pop()), b.t, b.y, self.eps, self.T, self.variant)
-
-    def __getstate__(self):
-        "Copies and pickles carry no hooks (they belong to the student being trained)."
-        d = dict(self.__dict__)
-        d['_taps'] = None
-        return d
+        logits = self.branch_logits(self.student_features())
+        return ofa_branches_loss(logits, b.t, b.y, self.eps, self.T, self.variant)
 
     def extra_repr(self):
         eps = f"{self.eps:g}" if isinstance(self.eps, float) else str(self.eps)
