@@ -503,9 +503,13 @@ def cache_obstacle(self: Distill) -> str | None:
         return "the datasets' items are not sample indices"
     return None
 
+_NOTES_SHOWN = {}   # the warnings registry of the notes: each message once, as `warnings.warn` would
+
 @patch
 def _cache_note(self: Distill, why: str):
-    warnings.warn(f"kdnb: Distill runs the teacher live: {why}", CacheNote, stacklevel=2)
+    "Say once why the teacher runs live, as one line (`kdnb:0: CacheNote: ...`; no line of kdnb's source under it)."
+    warnings.warn_explicit(f"Distill runs the teacher live: {why}", CacheNote, 'kdnb', 0, module='kdnb.core',
+                           registry=_NOTES_SHOWN)
 
 @patch
 def _start_memo(self: Distill):
