@@ -4,6 +4,7 @@ And a method is findable in one hop: key -> module -> notebook in `nbs/<family>/
 import importlib, json, re, pathlib
 import pytest
 import torch
+from fastai.callback.core import Callback
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from kdnb.bench import get_methods
@@ -72,10 +73,17 @@ def test_found_in_one_hop(method):
                   "(a variant built by hand would train another setting)")
 
 
-class CountTeacherCalls:
-    "Count a teacher's forward calls during training batches (not the probes a term runs when the learner is built)."
-    def __init__(self, teacher): self.calls, self.steps, self.in_step = 0, 0, False; teacher.register_forward_hook(self)
-    def __call__(self, module, inputs, output): self.calls += self.in_step
+class CountTeacherForwards(Callback):
+    "The teacher's forward calls inside training steps (not the probes a term runs when it is built), and the steps."
+    order = -100   # before `Distill`, so a step is open when the teacher runs
+    def before_fit(self):
+        self.calls, self.steps, self.in_step = 0, 0, False
+        self.hook = self.learn.distill.teacher.register_forward_hook(self.count)
+    def count(self, module, inputs, output): self.calls += self.in_step
+    def before_batch(self):
+        if self.training: self.in_step, self.steps = True, self.steps + 1
+    def after_batch(self): self.in_step = False
+    def after_fit(self): self.hook.remove()
 
 
 FEATURE_METHODS = [m for m in METHODS if m.family == 'features']
@@ -83,17 +91,6 @@ FEATURE_METHODS = [m for m in METHODS if m.family == 'features']
 @pytest.mark.parametrize('method', FEATURE_METHODS, ids=[m.name for m in FEATURE_METHODS])
 def test_one_teacher_forward_per_step(method):
     "A feature method takes the teacher's features from the forward pass that gives its logits: one per training step."
-    from fastai.callback.core import Callback
-    class Steps(Callback):
-        order = -100
-        def __init__(self, counter): self.counter = counter
-        def before_batch(self):
-            if self.training: self.counter.in_step, self.counter.steps = True, self.counter.steps + 1
-        def after_batch(self): self.counter.in_step = False
-    counter = None
-    def make(teacher, student, dls):
-        nonlocal counter
-        counter = CountTeacherCalls(teacher)
-        return [*method.make(teacher, student, dls), Steps(counter)]
-    train(make)
+    counter = CountTeacherForwards()
+    train(lambda teacher, student, dls: [*method.make(teacher, student, dls), counter])
     assert counter.steps == 2 and counter.calls == counter.steps, (counter.calls, counter.steps)
